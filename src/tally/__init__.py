@@ -1,0 +1,3 @@
+"""tally: usage metering and usage reporting."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""Authentication: from a bearer key and a client address to a Principal.
+
+Every failure (no key, malformed, unknown, revoked, expired, address not
+allowed) is the same 401 with the same message, so an attacker learns
+nothing about which keys exist.
+"""
+
+import ipaddress
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from tally.auth import keys, repository
+from tally.auth.models import ApiKey
+from tally.auth.principal import Principal
+from tally.auth.scopes import KeyKind, Scope
+from tally.errors import InvalidApiKey
+
+INVALID_KEY_MESSAGE = "missing, invalid, revoked or expired API key"
+
+
+def _ip_allowed(allowed: list[str] | None, client_ip: str | None) -> bool:
+    if not allowed:
+        return True
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowed)
+
+
+def _usable(key: ApiKey, client_ip: str | None, now: datetime) -> bool:
+    if key.revoked_at is not None:
+        return False
+    if key.expires_at is not None and key.expires_at <= now:
+        return False
+    return _ip_allowed(key.allowed_ips, client_ip)
+
+
+def authenticate(
+    session: Session, raw_key: str | None, client_ip: str | None, now: datetime
+) -> tuple[Principal, ApiKey]:
+    """The principal of a valid key; InvalidApiKey for anything else."""
+    if raw_key is None or not keys.is_well_formed(raw_key):
+        raise InvalidApiKey(INVALID_KEY_MESSAGE)
+    candidates = repository.find_by_lookup_id(session, keys.lookup_id(raw_key))
+    # Check every candidate so the time taken does not depend on which matched.
+    found = [key for key in candidates if keys.matches(raw_key, key.key_hash)]
+    if not found or not _usable(found[0], client_ip, now):
+        raise InvalidApiKey(INVALID_KEY_MESSAGE)
+    key = found[0]
+    principal = Principal(
+        key_id=key.id,
+        kind=KeyKind(key.kind),
+        scopes=frozenset(Scope(scope) for scope in key.scopes),
+        company_id=key.company_id,
+        ats_integration_id=key.ats_integration_id,
+    )
+    return principal, key
+
+
+def needs_touch(key: ApiKey, now: datetime, resolution_seconds: int) -> bool:
+    """Whether lastUsedAt is stale enough to be worth a write."""
+    if key.last_used_at is None:
+        return True
+    return now - key.last_used_at >= timedelta(seconds=resolution_seconds)

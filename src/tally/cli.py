@@ -1,0 +1,114 @@
+"""The `tally` command: thin wrappers over the services."""
+
+import uuid
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tally.auth import admin as keys_admin
+from tally.auth.schemas import KeyIn
+from tally.auth.scopes import KeyKind, Scope
+from tally.core.instants import utcnow
+from tally.db.engine import Database
+from tally.db.migrate import upgrade
+from tally.errors import TallyError
+from tally.settings import get_settings
+
+app = typer.Typer(help="tally: usage metering and usage reporting.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="TALLY_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///tally.db, postgresql://... for PostgreSQL.",
+    ),
+]
+
+
+def _url(database_url: str | None) -> str:
+    return database_url or get_settings().database_url
+
+
+def _fail(exc: TallyError) -> None:
+    err.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate(database_url: DatabaseOption = None) -> None:
+    """Bring the database to the latest schema."""
+    upgrade(_url(database_url))
+    err.print("database is at the latest schema")
+
+
+@keys_app.command("create")
+def keys_create(
+    kind: Annotated[KeyKind, typer.Option(help="company, ats or platform")],
+    scope: Annotated[list[Scope], typer.Option(help="repeat for several scopes")],
+    company: Annotated[str | None, typer.Option(help="company id (company keys)")] = None,
+    ats: Annotated[str | None, typer.Option(help="ATS integration id (ATS keys)")] = None,
+    name: Annotated[str, typer.Option(help="a label for people")] = "cli",
+    environment: Annotated[str, typer.Option(help="live or test prefix")] = "live",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create an API key and print only the key (for scripts)."""
+    url = _url(database_url)
+    upgrade(url)
+    database = Database(url)
+    try:
+        body = KeyIn.model_validate(
+            {
+                "name": name,
+                "kind": kind,
+                "companyId": uuid.UUID(company) if company else None,
+                "atsIntegrationId": uuid.UUID(ats) if ats else None,
+                "scopes": scope,
+                "environment": environment,
+            }
+        )
+        with database.transaction(write=True) as session:
+            _, raw = keys_admin.create_key(session, body, utcnow())
+    except TallyError as exc:
+        _fail(exc)
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    typer.echo(raw)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    demo: Annotated[bool, typer.Option(help="fill an empty database with demo data")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Migrate the database and serve the API (/docs, /openapi.json, /healthz)."""
+    import uvicorn
+
+    from tally.app import create_app
+
+    settings = get_settings().model_copy(update={"database_url": _url(database_url)})
+    upgrade(settings.database_url)
+    if demo:
+        from tally.demo import run_demo
+
+        run_demo(settings.database_url, host or settings.host, port or settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Companies and the ATS integrations that manage them."""

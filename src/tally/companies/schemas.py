@@ -1,0 +1,50 @@
+"""Wire formats of companies and ATS integrations."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+BillingSystem = Literal["minutes", "credits"]
+CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
+AtsName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class AtsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: AtsName
+
+
+class AtsOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime = Field(serialization_alias="createdAt")
+
+
+class CompanyIn(BaseModel):
+    """A new company; `id` may be given to keep the platform's own company id."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: uuid.UUID | None = None
+    name: CompanyName
+    billing_system: BillingSystem = Field(alias="billingSystem")
+    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+
+
+class CompanyPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: CompanyName | None = None
+    billing_system: BillingSystem | None = Field(default=None, alias="billingSystem")
+    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+
+
+class CompanyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    billing_system: BillingSystem = Field(serialization_alias="billingSystem")
+    ats_integration_id: uuid.UUID | None = Field(serialization_alias="atsIntegrationId")
+    created_at: datetime = Field(serialization_alias="createdAt")

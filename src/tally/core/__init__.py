@@ -1,0 +1,1 @@
+"""Value types shared by every domain: instants and exact quantities."""

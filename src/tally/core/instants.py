@@ -1,0 +1,95 @@
+"""UTC instants: parsing ISO 8601, formatting with Z, and integer microseconds.
+
+Every instant tally stores is an integer count of microseconds since the Unix
+epoch in UTC. The same integer compares, sums and buckets identically on SQLite
+and PostgreSQL, and it carries microseconds exactly.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROS_PER_SECOND = 1_000_000
+MICROS_PER_HOUR = 3600 * MICROS_PER_SECOND
+MICROS_PER_DAY = 24 * MICROS_PER_HOUR
+
+
+class InstantError(ValueError):
+    """A string that is not an instant tally accepts."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    delta = moment - EPOCH
+    return (delta.days * 86400 + delta.seconds) * MICROS_PER_SECOND + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _check_fraction(text: str) -> None:
+    # fromisoformat silently accepts up to 6 digits; anything finer than a
+    # microsecond would be truncated, so refuse it instead of losing it.
+    time_part = text.partition("T")[2] or text.partition(" ")[2]
+    if "." in time_part or "," in time_part:
+        digits = time_part.replace(",", ".").split(".", 1)[1]
+        fraction = ""
+        for char in digits:
+            if not char.isdigit():
+                break
+            fraction += char
+        if len(fraction) > 6:
+            raise InstantError("at most 6 fractional digits (microseconds)")
+
+
+def parse_instant(text: str, *, require_offset: bool) -> datetime:
+    """Parse ISO 8601 into an aware UTC datetime.
+
+    A date alone is midnight UTC and a time without offset is UTC, unless
+    require_offset is set (event timestamps must say which instant they mean).
+    """
+    text = text.strip()
+    if not text or len(text) > 64:
+        raise InstantError("expected an ISO 8601 date or date-time")
+    _check_fraction(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InstantError("expected an ISO 8601 date or date-time") from exc
+    is_date_only = len(text) <= 10 and "T" not in text and ":" not in text
+    if parsed.tzinfo is None:
+        if require_offset:
+            what = "a time and" if is_date_only else "an"
+            raise InstantError(f"needs {what} offset such as Z or +02:00")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_instant(moment: datetime) -> str:
+    """ISO 8601 in UTC with Z; fractional seconds only as long as needed."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def start_of_month(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def next_month(moment: datetime) -> datetime:
+    if moment.month == 12:
+        return datetime(moment.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
+
+
+def start_of_day(moment: datetime) -> datetime:
+    day: date = moment.astimezone(UTC).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

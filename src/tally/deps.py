@@ -1,0 +1,93 @@
+"""Request dependencies: the transaction, the database, and the authenticated caller."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from tally.auth import service as auth_service
+from tally.auth.principal import Principal
+from tally.auth.repository import touch_last_used
+from tally.auth.scopes import Scope
+from tally.core.instants import utcnow
+from tally.db.engine import Database
+from tally.errors import InsufficientScope
+from tally.settings import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, else rolled back."""
+    database = get_database(request)
+    with database.transaction(write=request.method not in READ_METHODS) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _authenticate(request: Request, session: DbSession) -> Principal:
+    now = utcnow()
+    client_ip = request.client.host if request.client else None
+    principal, key = auth_service.authenticate(session, _bearer(request), client_ip, now)
+    settings = get_settings_dep(request)
+    if auth_service.needs_touch(key, now, settings.last_used_resolution_seconds):
+        if request.method in READ_METHODS:
+            _touch_separately(get_database(request), key.id, now)
+        else:
+            touch_last_used(session, key.id, now)
+    return principal
+
+
+def _touch_separately(database: Database, key_id: uuid.UUID, now: datetime) -> None:
+    # A reading request never takes a write lock for bookkeeping, and failing
+    # to record lastUsedAt (say, a busy database) never fails the request.
+    try:
+        with database.transaction(write=True) as session:
+            touch_last_used(session, key_id, now)
+    except SQLAlchemyError:
+        return
+
+
+def require_scope(scope: Scope) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and demands one scope."""
+
+    def dependency(principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
+        if scope not in principal.scopes:
+            raise InsufficientScope(
+                f"this key lacks the {scope.value} scope",
+                details={"requiredScope": scope.value},
+            )
+        return principal
+
+    return dependency
+
+
+UsageReader = Annotated[Principal, Depends(require_scope(Scope.READ_BILLING))]
+UsageWriter = Annotated[Principal, Depends(require_scope(Scope.WRITE_USAGE))]
+Admin = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]

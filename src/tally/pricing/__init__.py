@@ -1,0 +1,1 @@
+"""Pricing rules and rating an event to credits."""

@@ -1,0 +1,27 @@
+"""Configuration from the environment (prefix TALLY_)."""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///tally.db"
+
+
+class Settings(BaseSettings):
+    """Every knob tally reads; each can also be given as a CLI flag where one exists."""
+
+    model_config = SettingsConfigDict(env_prefix="TALLY_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1024 * 1024
+    # How stale lastUsedAt may get before a request writes it again (seconds).
+    last_used_resolution_seconds: int = 60
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

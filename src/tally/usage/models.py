@@ -1,0 +1,81 @@
+"""Raw usage events, interviews and the usage buckets maintained on write.
+
+Quantities are integers of millionths (see tally.core.quantities); instants
+are integer microseconds since the epoch (see tally.core.instants).
+"""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tally.db.base import Base
+from tally.db.types import UtcMicros
+
+
+class UsageEvent(Base):
+    """One billable event, stored once and kept for audit (voids only mark it)."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        # Seeks into the raw events at the edges of a window.
+        Index(None, "company_id", "occurred_at"),
+        # Finding an interview's next counted event after a void.
+        Index(None, "interview_id", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("companies.id"))
+    cost_key: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UtcMicros)
+    minutes: Mapped[int] = mapped_column(BigInteger)
+    interview_id: Mapped[str | None] = mapped_column(String(128))
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    agent_focus: Mapped[str | None] = mapped_column(String(32))
+    # Null when no rule priced the event (a minutes company without a rule).
+    credits: Mapped[int | None] = mapped_column(BigInteger)
+    pricing_rule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    received_at: Mapped[datetime] = mapped_column(UtcMicros)
+    voided_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+
+
+class Interview(Base):
+    """Where each interview is counted: the instant of its first counted event."""
+
+    __tablename__ = "interviews"
+    __table_args__ = (Index(None, "company_id", "first_counted_at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("companies.id"))
+    is_test: Mapped[bool] = mapped_column(Boolean)
+    first_event_id: Mapped[str | None] = mapped_column(String(128))
+    first_counted_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    first_cost_key: Mapped[str | None] = mapped_column(String(64))
+
+
+class UsageBucket(Base):
+    """Counters of counted events per company, cost key and hour, day or month (UTC)."""
+
+    __tablename__ = "usage_buckets"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("companies.id"), primary_key=True
+    )
+    # 0 = hour, 1 = day, 2 = month; see tally.usage.buckets.
+    granularity: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UtcMicros, primary_key=True)
+    cost_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[int] = mapped_column(BigInteger)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    interviews: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,116 @@
+"""Wire formats of usage events and of the usage report."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+
+from tally.core.instants import InstantError, parse_instant
+from tally.core.quantities import QuantityError, to_decimal
+
+AgentFocus = Literal["SCREENING", "OUTREACH", "LANGUAGE_TEST", "GENERIC"]
+IdString = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+CostKey = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+def _event_instant(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with an offset")
+    try:
+        return parse_instant(value, require_offset=True)
+    except InstantError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _quantity(value: Any) -> Decimal:
+    try:
+        return to_decimal(value)
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _uuid(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a UUID string")
+    return value
+
+
+EventInstant = Annotated[datetime, BeforeValidator(_event_instant)]
+Minutes = Annotated[
+    Decimal, BeforeValidator(_quantity), Field(ge=0, le=10000, decimal_places=6)
+]
+UuidString = Annotated[uuid.UUID, BeforeValidator(_uuid)]
+
+
+class EventIn(BaseModel):
+    """One usage event as the interview engine sends it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    id: IdString
+    company_id: UuidString = Field(alias="companyId")
+    cost_key: CostKey = Field(alias="costKey")
+    occurred_at: EventInstant = Field(alias="occurredAt")
+    minutes: Minutes = Decimal(0)
+    interview_id: IdString | None = Field(default=None, alias="interviewId")
+    is_test: StrictBool = Field(default=False, alias="isTest")
+    agent_focus: AgentFocus | None = Field(default=None, alias="agentFocus")
+
+
+class EventBatchIn(BaseModel):
+    """The body of POST /usage/events (documentation; parsing is done by hand)."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class VoidResult(BaseModel):
+    id: str
+    voided_at: datetime = Field(serialization_alias="voidedAt")
+
+
+class Period(BaseModel):
+    start: str
+    end: str
+
+
+class CostKeyUsage(BaseModel):
+    cost_key: str = Field(serialization_alias="costKey")
+    events: int
+    minutes_used: Decimal | None = Field(default=None, serialization_alias="minutesUsed")
+    credits_used: Decimal | None = Field(default=None, serialization_alias="creditsUsed")
+
+
+class CompanyUsage(BaseModel):
+    company_id: uuid.UUID = Field(serialization_alias="companyId")
+    company_name: str = Field(serialization_alias="companyName")
+    billing_system: Literal["minutes", "credits"] = Field(serialization_alias="billingSystem")
+    total_minutes_used: Decimal | None = Field(
+        default=None, serialization_alias="totalMinutesUsed"
+    )
+    total_credits_used: Decimal | None = Field(
+        default=None, serialization_alias="totalCreditsUsed"
+    )
+    total_interviews: int = Field(serialization_alias="totalInterviews")
+    breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
+
+
+class UsageReport(BaseModel):
+    """Usage of the companies in the caller's reach over [start, end)."""
+
+    period: Period
+    companies: list[CompanyUsage]
+    total_minutes_used: Decimal | None = Field(
+        default=None, serialization_alias="totalMinutesUsed"
+    )
+    total_credits_used: Decimal | None = Field(
+        default=None, serialization_alias="totalCreditsUsed"
+    )
+    total_interviews: int = Field(serialization_alias="totalInterviews")
+    breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
