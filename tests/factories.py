@@ -4,7 +4,6 @@ import uuid
 from typing import Any
 
 import simplejson
-
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
@@ -31,9 +30,7 @@ class Api:
 
     @classmethod
     def bootstrap(cls, client: TestClient, database: Database) -> "Api":
-        key = make_key(
-            database, kind="platform", scopes=["admin", "write:usage", "read:billing"]
-        )
+        key = make_key(database, kind="platform", scopes=["admin", "write:usage", "read:billing"])
         return cls(client, key)
 
     @staticmethod
@@ -70,10 +67,14 @@ class Api:
             body["id"] = company_id
         return str(self.created("/admin/companies", body)["id"])
 
-    def key(self, kind: str, owner: str | None = None, scopes: list[str] | None = None,
-            **extra: Any) -> str:
-        body: dict[str, Any] = {"name": f"{kind} key", "kind": kind,
-                                "scopes": scopes or ["read:billing"]} | extra
+    def key(
+        self, kind: str, owner: str | None = None, scopes: list[str] | None = None, **extra: Any
+    ) -> str:
+        body: dict[str, Any] = {
+            "name": f"{kind} key",
+            "kind": kind,
+            "scopes": scopes or ["read:billing"],
+        } | extra
         if kind == "company":
             body["companyId"] = owner
         elif kind == "ats":
@@ -94,8 +95,9 @@ class Api:
         return data
 
     def void(self, event_id: str) -> Response:
-        return self.client.post(f"/usage/events/{event_id}/void",
-                                headers=self.auth(self.platform_key))
+        return self.client.post(
+            f"/usage/events/{event_id}/void", headers=self.auth(self.platform_key)
+        )
 
     def usage(self, key: str | None = None, **params: Any) -> Response:
         return self.get("/billing/usage", key=key, **params)

@@ -56,7 +56,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> EnvelopeResponse:
         code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = "no such path" if exc.status_code == 404 else str(exc.detail)
-        return failure(exc.status_code, code, message, headers=exc.headers)
+        return failure(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> EnvelopeResponse:
@@ -65,16 +65,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         while frame is not None and frame.tb_next is not None:
             frame = frame.tb_next
         where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
-        log.error("internal error %s at %s on %s %s", type(exc).__name__, where,
-                  request.method, request.url.path)
+        log.error(
+            "internal error %s at %s on %s %s",
+            type(exc).__name__,
+            where,
+            request.method,
+            request.url.path,
+        )
         return failure(500, "INTERNAL_ERROR", "internal error")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
-                         description=app.description)
+    schema = get_openapi(
+        title=app.title, version=app.version, routes=app.routes, description=app.description
+    )
     # The event batch body is parsed by hand (exact decimals, per-index
     # errors); publish its models so the document still describes it.
     models = EventBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -14,10 +14,13 @@ from tally.db.engine import Database
 from tally.db.migrate import upgrade
 from tally.errors import TallyError
 from tally.settings import get_settings
+from tally.usage import cli as usage_cli
 
 app = typer.Typer(help="tally: usage metering and usage reporting.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(usage_cli.events_app, name="events")
+app.command("verify")(usage_cli.verify)
 err = Console(stderr=True)
 
 DatabaseOption = Annotated[
@@ -108,6 +111,17 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+@app.command()
+def demo(database_url: DatabaseOption = None) -> None:
+    """Fill an empty database with demo data; print a key of each kind and a curl line."""
+    from tally.demo import run_demo
+
+    settings = get_settings()
+    url = _url(database_url)
+    upgrade(url)
+    run_demo(url, settings.host, settings.port)
 
 
 def main() -> None:

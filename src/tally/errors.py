@@ -25,7 +25,9 @@ class ValidationFailed(TallyError):
 
     @classmethod
     def field(cls, field: str, message: str) -> "ValidationFailed":
-        return cls(f"{field}: {message}", details={"errors": [{"field": field, "message": message}]})
+        return cls(
+            f"{field}: {message}", details={"errors": [{"field": field, "message": message}]}
+        )
 
 
 class InvalidDateRange(TallyError):

@@ -14,8 +14,16 @@ from tally.usage.models import UsageEvent
 from tests.factories import Api
 
 CASES_PATH = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "usage-cases.json"
-EVENT_FIELDS = ("id", "companyId", "costKey", "occurredAt", "minutes", "interviewId", "isTest",
-                "agentFocus")
+EVENT_FIELDS = (
+    "id",
+    "companyId",
+    "costKey",
+    "occurredAt",
+    "minutes",
+    "interviewId",
+    "isTest",
+    "agentFocus",
+)
 
 
 def _load() -> dict[str, Any]:
@@ -33,8 +41,12 @@ def _setup(api: Api) -> dict[str, str]:
         label = company["atsIntegration"]
         if label is not None and label not in ats_ids:
             ats_ids[label] = api.ats(label)
-        api.company(company["name"], company["billingSystem"],
-                    ats_ids.get(label) if label else None, company["id"])
+        api.company(
+            company["name"],
+            company["billingSystem"],
+            ats_ids.get(label) if label else None,
+            company["id"],
+        )
         keys[f"company:{company['name']}"] = api.key("company", company["id"])
     for label, ats_id in ats_ids.items():
         keys[f"ats:{label}"] = api.key("ats", ats_id)

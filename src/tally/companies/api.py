@@ -23,7 +23,7 @@ def company_out(company: Company) -> dict[str, object]:
     return CompanyOut(
         id=company.id,
         name=company.name,
-        billing_system=company.billing_system,  # type: ignore[arg-type]
+        billing_system=company.billing_system,
         ats_integration_id=company.ats_integration_id,
         created_at=company.created_at,
     ).model_dump(by_alias=True)

@@ -29,9 +29,7 @@ def existing_company_ids(session: Session, ids: Sequence[uuid.UUID]) -> dict[uui
     """Billing system of each of these ids that exists."""
     if not ids:
         return {}
-    rows = session.execute(
-        select(Company.id, Company.billing_system).where(Company.id.in_(ids))
-    )
+    rows = session.execute(select(Company.id, Company.billing_system).where(Company.id.in_(ids)))
     return {row.id: row.billing_system for row in rows}
 
 

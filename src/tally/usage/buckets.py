@@ -11,7 +11,6 @@ size or the window length.
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from tally.core.instants import (
     MICROS_PER_DAY,
     MICROS_PER_HOUR,

@@ -118,9 +118,7 @@ def _check_context(
     return billing
 
 
-def _check_interviews(
-    events: list[Event | None], stored: dict[str, Any], errors: _Errors
-) -> None:
+def _check_interviews(events: list[Event | None], stored: dict[str, Any], errors: _Errors) -> None:
     """Every event of an interview has one company and one test flag, across batches."""
     seen: dict[str, tuple[uuid.UUID, bool]] = {
         interview_id: (row.company_id, row.is_test) for interview_id, row in stored.items()
@@ -135,9 +133,7 @@ def _check_interviews(
             errors.add(index, "isTest", "interview has events with the other isTest value")
 
 
-def _split_new(
-    events: list[Event], stored: dict[str, Any]
-) -> tuple[list[tuple[int, Event]], int]:
+def _split_new(events: list[Event], stored: dict[str, Any]) -> tuple[list[tuple[int, Event]], int]:
     """New events (with their batch index) and the duplicate count; 409 on a conflict."""
     fresh: list[tuple[int, Event]] = []
     in_batch: dict[str, Event] = {}

@@ -93,7 +93,7 @@ def _top_level(
     """Sums over companies; each unit appears iff some company bills in it."""
     systems = {company.billing_system for company in ordered}
     units = [system for system in ("minutes", "credits") if system in systems]
-    top = dict.fromkeys(units, 0)
+    top: dict[str, int] = dict.fromkeys(units, 0)
     per_key: dict[str, dict[str, int]] = {}
     for company in ordered:
         unit = company.billing_system
@@ -120,7 +120,9 @@ def usage_report(
 ) -> dict[str, Any]:
     """The `data` of GET /billing/usage for these companies over [start, end)."""
     ordered = sorted(companies, key=lambda company: (company.name, str(company.id)))
-    totals = _collect(session, [company.id for company in ordered], to_micros(start), to_micros(end))
+    totals = _collect(
+        session, [company.id for company in ordered], to_micros(start), to_micros(end)
+    )
     entries = [_company_entry(company, totals[company.id]) for company in ordered]
     return {
         "period": {"start": format_instant(start), "end": format_instant(end)},

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,9 +14,9 @@ from tally.usage.models import Interview, UsageBucket, UsageEvent
 # Keeps IN lists well under SQLite's bound-parameter limit.
 CHUNK = 500
 
-events = UsageEvent.__table__
-interviews = Interview.__table__
-buckets = UsageBucket.__table__
+events: Table = UsageEvent.__table__  # type: ignore[assignment]
+interviews: Table = Interview.__table__  # type: ignore[assignment]
+buckets: Table = UsageBucket.__table__  # type: ignore[assignment]
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -39,9 +39,7 @@ def lock_ids(session: Session, ids: Iterable[str]) -> None:
         return
     keys = sorted({_advisory_id(item) for item in ids})
     if keys:
-        session.execute(
-            select(func.pg_advisory_xact_lock(func.unnest(postgresql.array(keys))))
-        )
+        session.execute(select(func.pg_advisory_xact_lock(func.unnest(postgresql.array(keys)))))
 
 
 def stored_events(session: Session, ids: Sequence[str]) -> dict[str, Row[Any]]:
@@ -110,7 +108,7 @@ def apply_bucket_deltas(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement, rows)
 
 
-def get_event(session: Session, event_id: str) -> Row[Any] | None:
+def get_event(session: Session, event_id: str) -> Row[Any, Any, Any] | None:
     return session.execute(select(events).where(events.c.id == event_id)).first()
 
 
@@ -118,7 +116,7 @@ def mark_voided(session: Session, event_id: str, at: int) -> None:
     session.execute(update(events).where(events.c.id == event_id).values(voided_at=at))
 
 
-def first_counted_event(session: Session, interview_id: str) -> Row[Any] | None:
+def first_counted_event(session: Session, interview_id: str) -> Row[Any, Any, Any] | None:
     """The interview's earliest event that is neither a test nor voided."""
     return session.execute(
         select(events.c.id, events.c.occurred_at, events.c.cost_key)

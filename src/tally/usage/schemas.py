@@ -38,9 +38,7 @@ def _uuid(value: Any) -> Any:
 
 
 EventInstant = Annotated[datetime, BeforeValidator(_event_instant)]
-Minutes = Annotated[
-    Decimal, BeforeValidator(_quantity), Field(ge=0, le=10000, decimal_places=6)
-]
+Minutes = Annotated[Decimal, BeforeValidator(_quantity), Field(ge=0, le=10000, decimal_places=6)]
 UuidString = Annotated[uuid.UUID, BeforeValidator(_uuid)]
 
 
@@ -91,12 +89,8 @@ class CompanyUsage(BaseModel):
     company_id: uuid.UUID = Field(serialization_alias="companyId")
     company_name: str = Field(serialization_alias="companyName")
     billing_system: Literal["minutes", "credits"] = Field(serialization_alias="billingSystem")
-    total_minutes_used: Decimal | None = Field(
-        default=None, serialization_alias="totalMinutesUsed"
-    )
-    total_credits_used: Decimal | None = Field(
-        default=None, serialization_alias="totalCreditsUsed"
-    )
+    total_minutes_used: Decimal | None = Field(default=None, serialization_alias="totalMinutesUsed")
+    total_credits_used: Decimal | None = Field(default=None, serialization_alias="totalCreditsUsed")
     total_interviews: int = Field(serialization_alias="totalInterviews")
     breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
 
@@ -106,11 +100,7 @@ class UsageReport(BaseModel):
 
     period: Period
     companies: list[CompanyUsage]
-    total_minutes_used: Decimal | None = Field(
-        default=None, serialization_alias="totalMinutesUsed"
-    )
-    total_credits_used: Decimal | None = Field(
-        default=None, serialization_alias="totalCreditsUsed"
-    )
+    total_minutes_used: Decimal | None = Field(default=None, serialization_alias="totalMinutesUsed")
+    total_credits_used: Decimal | None = Field(default=None, serialization_alias="totalCreditsUsed")
     total_interviews: int = Field(serialization_alias="totalInterviews")
     breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
