@@ -26,9 +26,11 @@ from tally.usage.schemas import EventBatchIn
 log = logging.getLogger("tally")
 
 HTTP_CODES = {
+    400: "VALIDATION_ERROR",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
 

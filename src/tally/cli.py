@@ -1,5 +1,6 @@
 """The `tally` command: thin wrappers over the services."""
 
+import os
 import uuid
 from typing import Annotated
 
@@ -91,6 +92,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     demo: Annotated[bool, typer.Option(help="fill an empty database with demo data")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="server processes (CPU-bound work runs in parallel)")
+    ] = 1,
     database_url: DatabaseOption = None,
 ) -> None:
     """Migrate the database and serve the API (/docs, /openapi.json, /healthz)."""
@@ -103,11 +107,26 @@ def serve(
     if demo:
         from tally.demo import run_demo
 
-        run_demo(settings.database_url, host or settings.host, port or settings.port)
+        if not run_demo(settings.database_url, host or settings.host, port or settings.port):
+            err.print("serving the existing data as it is")
+    bind_host, bind_port = host or settings.host, port or settings.port
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=bind_host,
+            port=bind_port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+        return
+    # Worker processes build their own app from the environment.
+    os.environ["TALLY_DATABASE_URL"] = settings.database_url
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        "tally.app:create_app",
+        factory=True,
+        workers=workers,
+        host=bind_host,
+        port=bind_port,
         log_level=settings.log_level,
         access_log=False,
     )
@@ -121,7 +140,8 @@ def demo(database_url: DatabaseOption = None) -> None:
     settings = get_settings()
     url = _url(database_url)
     upgrade(url)
-    run_demo(url, settings.host, settings.port)
+    if not run_demo(url, settings.host, settings.port):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -51,22 +51,28 @@ def _bearer(request: Request) -> str | None:
     return token.strip() or None
 
 
-def _authenticate(request: Request, session: DbSession) -> Principal:
+def _authenticate(request: Request) -> Principal:
+    """Resolve the key in a short read transaction of its own.
+
+    Keeping it out of the request's transaction means a writing request takes
+    the database's write lock only when it starts writing, not while its
+    body is still being checked.
+    """
     now = utcnow()
     client_ip = request.client.host if request.client else None
-    principal, key = auth_service.authenticate(session, _bearer(request), client_ip, now)
-    settings = get_settings_dep(request)
-    if auth_service.needs_touch(key, now, settings.last_used_resolution_seconds):
-        if request.method in READ_METHODS:
-            _touch_separately(get_database(request), key.id, now)
-        else:
-            touch_last_used(session, key.id, now)
+    database = get_database(request)
+    with database.transaction(write=False) as session:
+        principal, key = auth_service.authenticate(session, _bearer(request), client_ip, now)
+        stale = auth_service.needs_touch(
+            key, now, get_settings_dep(request).last_used_resolution_seconds
+        )
+    if stale:
+        _touch(database, key.id, now)
     return principal
 
 
-def _touch_separately(database: Database, key_id: uuid.UUID, now: datetime) -> None:
-    # A reading request never takes a write lock for bookkeeping, and failing
-    # to record lastUsedAt (say, a busy database) never fails the request.
+def _touch(database: Database, key_id: uuid.UUID, now: datetime) -> None:
+    # Failing to record lastUsedAt (say, a busy database) never fails the request.
     try:
         with database.transaction(write=True) as session:
             touch_last_used(session, key_id, now)

@@ -18,7 +18,7 @@ def parse_json(raw: bytes) -> Any:
     """Decode a body; decimals stay exact (Decimal, never float)."""
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationFailed(
             "the request body is not valid JSON", details={"field": "body"}
         ) from exc

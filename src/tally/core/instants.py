@@ -5,12 +5,16 @@ epoch in UTC. The same integer compares, sums and buckets identically on SQLite
 and PostgreSQL, and it carries microseconds exactly.
 """
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_SECOND = 1_000_000
 MICROS_PER_HOUR = 3600 * MICROS_PER_SECOND
 MICROS_PER_DAY = 24 * MICROS_PER_HOUR
+
+
+OUT_OF_RANGE = "must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
 
 
 class InstantError(ValueError):
@@ -33,19 +37,14 @@ def from_micros(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
+_FRACTION = re.compile(r"[.,](\d+)")
+
+
 def _check_fraction(text: str) -> None:
-    # fromisoformat silently accepts up to 6 digits; anything finer than a
-    # microsecond would be truncated, so refuse it instead of losing it.
-    time_part = text.partition("T")[2] or text.partition(" ")[2]
-    if "." in time_part or "," in time_part:
-        digits = time_part.replace(",", ".").split(".", 1)[1]
-        fraction = ""
-        for char in digits:
-            if not char.isdigit():
-                break
-            fraction += char
-        if len(fraction) > 6:
-            raise InstantError("at most 6 fractional digits (microseconds)")
+    # Finer than a microsecond would be truncated: refuse it instead of losing it.
+    match = _FRACTION.search(text)
+    if match is not None and len(match.group(1)) > 6:
+        raise InstantError("at most 6 fractional digits (microseconds)")
 
 
 def parse_instant(text: str, *, require_offset: bool) -> datetime:
@@ -57,7 +56,8 @@ def parse_instant(text: str, *, require_offset: bool) -> datetime:
     text = text.strip()
     if not text or len(text) > 64:
         raise InstantError("expected an ISO 8601 date or date-time")
-    _check_fraction(text)
+    if "." in text or "," in text:
+        _check_fraction(text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -68,13 +68,20 @@ def parse_instant(text: str, *, require_offset: bool) -> datetime:
             what = "a time and" if is_date_only else "an"
             raise InstantError(f"needs {what} offset such as Z or +02:00")
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise InstantError(OUT_OF_RANGE) from exc
 
 
 def format_instant(moment: datetime) -> str:
     """ISO 8601 in UTC with Z; fractional seconds only as long as needed."""
     moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # strftime's %Y does not zero-pad years before 1000 on every platform.
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
     return text + "Z"

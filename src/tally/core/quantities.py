@@ -44,8 +44,8 @@ def round_to_scaled(number: Decimal) -> int:
 
 def from_scaled(scaled: int) -> Decimal:
     """The plain Decimal for millionths: 245500000 -> 245.5, 10000000 -> 10."""
-    number = Decimal(scaled).scaleb(-6)
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return Decimal(text)
+    whole, fraction = divmod(abs(scaled), SCALE)
+    sign = "-" if scaled < 0 else ""
+    if fraction == 0:
+        return Decimal(f"{sign}{whole}")
+    return Decimal(f"{sign}{whole}.{fraction:06d}".rstrip("0"))

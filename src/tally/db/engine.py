@@ -26,10 +26,17 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # Checkpoint every ~40 MB of WAL instead of 4 MB: pages rewritten by
+        # consecutive batches (the newest bucket of each company) then reach
+        # the database file once per checkpoint instead of once per commit.
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk before the answer goes out.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # 16 MB of page cache per connection (the default is 2 MB).
+        cursor.execute("PRAGMA cache_size=-16000")
         cursor.close()
 
     @event.listens_for(engine, "begin")

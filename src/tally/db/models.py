@@ -4,7 +4,7 @@ from tally.auth.models import ApiKey
 from tally.companies.models import AtsIntegration, Company
 from tally.db.base import Base
 from tally.pricing.models import PricingRule
-from tally.usage.models import Interview, UsageBucket, UsageEvent
+from tally.usage.models import Interview, UsageBucket, UsageEvent, UsagePair
 
 __all__ = [
     "ApiKey",
@@ -15,4 +15,5 @@ __all__ = [
     "PricingRule",
     "UsageBucket",
     "UsageEvent",
+    "UsagePair",
 ]

@@ -38,7 +38,10 @@ def _round_half_even_div(numerator: int, divisor: int) -> int:
 def credits_of(rule: Rule, minutes: int) -> int:
     """Credits in millionths for an event of `minutes` millionths of a minute."""
     billable = max(0, minutes - rule.included_minutes)
-    return rule.base_cost + _round_half_even_div(billable * rule.cost_per_minute, SCALE)
+    # Round the whole sum once: half-even is not shift-invariant, so rounding
+    # the product alone and adding the base would differ on exact halves.
+    exact = rule.base_cost * SCALE + billable * rule.cost_per_minute
+    return _round_half_even_div(exact, SCALE)
 
 
 def _specificity(rule: Rule) -> int:
@@ -50,11 +53,11 @@ class RuleBook:
     """The rules of some cost keys, indexed for choosing the one in force."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self._by_key: dict[str, list[Rule]] = {}
+        # (cost key, company or None) -> rules, most specific and latest first.
+        self._lists: dict[tuple[str, uuid.UUID | None], list[Rule]] = {}
         for rule in rules:
-            self._by_key.setdefault(rule.cost_key, []).append(rule)
-        for candidates in self._by_key.values():
-            # Latest first within each specificity level.
+            self._lists.setdefault((rule.cost_key, rule.company_id), []).append(rule)
+        for candidates in self._lists.values():
             candidates.sort(key=lambda r: (_specificity(r), -r.effective_from, -r.created_seq))
 
     def rule_for(
@@ -62,15 +65,15 @@ class RuleBook:
     ) -> Rule | None:
         """The most specific rule in force at occurred_at, or None.
 
-        Within the most specific level that has any rule in force, the one
-        with the latest effectiveFrom <= occurredAt wins; at equal
+        Levels, most specific first: company and focus, company, platform and
+        focus, platform. Within the first level that has a rule in force, the
+        one with the latest effectiveFrom <= occurredAt wins; at equal
         effectiveFrom the one created last wins.
         """
-        for rule in self._by_key.get(cost_key, ()):
-            if rule.company_id is not None and rule.company_id != company_id:
-                continue
-            if rule.agent_focus is not None and rule.agent_focus != agent_focus:
-                continue
-            if rule.effective_from <= occurred_at:
-                return rule
+        for owner in (company_id, None):
+            for rule in self._lists.get((cost_key, owner), ()):
+                if rule.agent_focus is not None and rule.agent_focus != agent_focus:
+                    continue
+                if rule.effective_from <= occurred_at:
+                    return rule
         return None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from tally.auth.tenancy import visible_companies
 from tally.core.envelope import EnvelopeResponse, success
 from tally.core.http import json_body, parse_uuid
-from tally.core.instants import InstantError, parse_instant, utcnow
+from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import DbSession, UsageReader, UsageWriter
 from tally.errors import InvalidDateRange, ValidationFailed
 from tally.usage import ingest, report
@@ -30,7 +30,12 @@ def _instant(value: str | None, field: str) -> datetime | None:
 def resolve_window(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
     """[start, end) from the query; end defaults to now, start to end minus 30 days."""
     resolved_end = _instant(end, "end") or now
-    resolved_start = _instant(start, "start") or resolved_end - DEFAULT_WINDOW
+    resolved_start = _instant(start, "start")
+    if resolved_start is None:
+        try:
+            resolved_start = resolved_end - DEFAULT_WINDOW
+        except OverflowError as exc:
+            raise ValidationFailed.field("end", OUT_OF_RANGE) from exc
     if resolved_start >= resolved_end:
         raise InvalidDateRange("start must be before end")
     return resolved_start, resolved_end
@@ -55,6 +60,12 @@ def get_usage(
     return success(report.usage_report(session, companies, *window))
 
 
+def _parsed_batch(body: Annotated[Any, Depends(json_body)]) -> ingest.ParsedBatch:
+    # Declared before the session: the CPU-bound checks run before the
+    # request's transaction takes the database's write lock.
+    return ingest.parse(body)
+
+
 @router.post(
     "/usage/events",
     response_class=EnvelopeResponse,
@@ -67,10 +78,12 @@ def get_usage(
     },
 )
 def post_events(
-    _principal: UsageWriter, session: DbSession, body: Annotated[Any, Depends(json_body)]
+    _principal: UsageWriter,
+    batch: Annotated[ingest.ParsedBatch, Depends(_parsed_batch)],
+    session: DbSession,
 ) -> EnvelopeResponse:
     """Ingest a batch of 1 to 1,000 usage events, atomically and idempotently."""
-    result = ingest.ingest(session, body, utcnow())
+    result = ingest.store(session, batch, utcnow())
     return success(result.model_dump())
 
 

@@ -1,15 +1,27 @@
-"""The bucket hierarchy: which hour, day and month an instant falls in, and how a
-window [start, end) is covered by whole buckets plus raw edges.
+"""Running totals by hour, day and month: the shape that makes any window cheap.
 
-Buckets are UTC and keyed by their start in epoch microseconds. Any window is
-covered by at most two raw edges shorter than an hour, at most 46 hour
-buckets, at most 60 day buckets and the whole months between, so a query
-reads a bounded number of rows per company and cost key whatever the history
-size or the window length.
+For each company and cost key ("pair") tally keeps, at each granularity, one
+row per UTC bucket that had activity, holding the running total *within the
+enclosing period* through the end of that bucket:
+
+- month rows: the total of all months up to and including this one;
+- day rows: the total from the start of the day's month through this day;
+- hour rows: the total from the start of the hour's day through this hour.
+
+The total of every counted event before an hour-aligned instant t is then
+the latest month row before t's month, plus the latest day row of t's month
+before t's day, plus the latest hour row of t's day before t: three index
+seeks. A window [start, end) is cum(b) - cum(a) for a = start rounded up and
+b = end rounded down to the hour, plus the raw events of the two partial
+hours at its edges. So a query costs six seeks per pair and two short range
+scans, whatever the history size or the window length.
+
+An event at instant x adds its amounts to the row of x's bucket and to every
+later row of the same period at each granularity (later hours of the same
+day, later days of the same month, later months): usually none, since events
+mostly arrive in time order; at most 23 + 30 + the months of history for a
+late event.
 """
-
-from dataclasses import dataclass, field
-from typing import Any
 
 from tally.core.instants import (
     MICROS_PER_DAY,
@@ -24,6 +36,9 @@ HOUR = 0
 DAY = 1
 MONTH = 2
 GRANULARITIES = (HOUR, DAY, MONTH)
+# Bounds standing for "all history" in the month level's period.
+BEGINNING = -(2**62)
+FOREVER = 2**62
 
 
 def floor_hour(micros: int) -> int:
@@ -38,69 +53,47 @@ def floor_month(micros: int) -> int:
     return to_micros(start_of_month(from_micros(micros)))
 
 
-def _ceil(micros: int, floor: int, step_up: int) -> int:
-    return micros if floor == micros else step_up
+def add_month(micros: int) -> int:
+    return to_micros(next_month(from_micros(micros)))
 
 
 def ceil_hour(micros: int) -> int:
     floor = floor_hour(micros)
-    return _ceil(micros, floor, floor + MICROS_PER_HOUR)
+    return micros if floor == micros else floor + MICROS_PER_HOUR
 
 
-def ceil_day(micros: int) -> int:
-    floor = floor_day(micros)
-    return _ceil(micros, floor, floor + MICROS_PER_DAY)
+def bucket_start(granularity: int, micros: int) -> int:
+    if granularity == HOUR:
+        return floor_hour(micros)
+    if granularity == DAY:
+        return floor_day(micros)
+    return floor_month(micros)
 
 
-def ceil_month(micros: int) -> int:
-    floor = floor_month(micros)
-    return _ceil(micros, floor, to_micros(next_month(from_micros(floor))))
+def period(granularity: int, start: int) -> tuple[int, int]:
+    """The period [low, high) whose running total a bucket row carries."""
+    if granularity == HOUR:
+        day = floor_day(start)
+        return day, day + MICROS_PER_DAY
+    if granularity == DAY:
+        month = floor_month(start)
+        return month, add_month(month)
+    return BEGINNING, FOREVER
 
 
-def bucket_starts(micros: int) -> tuple[tuple[int, int], ...]:
-    """(granularity, bucket start) of the hour, day and month holding an instant."""
-    return ((HOUR, floor_hour(micros)), (DAY, floor_day(micros)), (MONTH, floor_month(micros)))
+def prefix_lookups(instant: int) -> tuple[tuple[int, int, int], ...]:
+    """(granularity, low, high): the latest row in [low, high) at each level
+    sums, over the three levels, to every counted event before `instant`
+    (which must be hour-aligned)."""
+    month = floor_month(instant)
+    day = floor_day(instant)
+    return ((MONTH, BEGINNING, month), (DAY, month, day), (HOUR, day, instant))
 
 
-@dataclass
-class Cover:
-    """A window as raw ranges plus ranges of bucket starts, all half-open."""
-
-    raw: list[tuple[int, int]] = field(default_factory=list)
-    buckets: list[tuple[int, int, int]] = field(default_factory=list)
-
-
-def _middle(ceil: int, floor: int) -> tuple[int, int] | None:
-    """The aligned middle [ceil(start), floor(end)) if it is not empty."""
-    return (ceil, floor) if ceil < floor else None
-
-
-def cover(start: int, end: int) -> Cover:
-    """Cover [start, end) (epoch microseconds) with the fewest rows to read."""
-    result = Cover()
-    hours = _middle(ceil_hour(start), floor_hour(end))
-    if hours is None:
-        result.raw.append((start, end))
-        return result
-    _edges(result.raw, None, (start, end), hours)
-    days = _middle(ceil_day(hours[0]), floor_day(hours[1]))
-    if days is None:
-        result.buckets.append((HOUR, *hours))
-        return result
-    _edges(result.buckets, HOUR, hours, days)
-    months = _middle(ceil_month(days[0]), floor_month(days[1]))
-    if months is None:
-        result.buckets.append((DAY, *days))
-        return result
-    _edges(result.buckets, DAY, days, months)
-    result.buckets.append((MONTH, *months))
-    return result
-
-
-def _edges(
-    into: list[Any], granularity: int | None, outer: tuple[int, int], inner: tuple[int, int]
-) -> None:
-    """Append the parts of outer left and right of inner, at this granularity."""
-    for low, high in ((outer[0], inner[0]), (inner[1], outer[1])):
-        if low < high:
-            into.append((low, high) if granularity is None else (granularity, low, high))
+def split(start: int, end: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """Raw edges of [start, end) and its hour-aligned middle, if any."""
+    low, high = ceil_hour(start), floor_hour(end)
+    if low >= high:
+        return [(start, end)], None
+    edges = [(a, b) for a, b in ((start, low), (high, end)) if a < b]
+    return edges, (low, high)

@@ -1,14 +1,149 @@
-"""`tally verify` and `tally events import` (wired into tally.cli)."""
+"""`tally verify` and `tally events import` (wired into tally.cli).
 
+Exit codes: 0 all good; 1 verify found a mismatch (even once repaired) or
+an import rejected a line (or stopped on one with --strict); 2 the command
+could not run (bad option, unreadable file, bad CSV header).
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from tally.db.engine import Database
+from tally.db.migrate import upgrade
+from tally.settings import get_settings
+from tally.usage import verify as checks
+from tally.usage.importer import ImportFailed, ImportSummary, import_events
+from tally.usage.ingest import MAX_BATCH
 
 events_app = typer.Typer(help="Usage events.", no_args_is_help=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="TALLY_DATABASE_URL",
+        help="SQLAlchemy URL; default sqlite:///tally.db, postgresql://... for PostgreSQL.",
+    ),
+]
+SHOWN = 100
+
+
+class FileFormat(StrEnum):
+    NDJSON = "ndjson"
+    CSV = "csv"
+
+
+def _database(database_url: str | None) -> Database:
+    url = database_url or get_settings().database_url
+    upgrade(url)
+    return Database(url)
+
+
+def _mismatch_table(mismatches: list[checks.Mismatch]) -> Table:
+    table = Table("table", "row", "stored", "expected", title="Aggregates that differ")
+    for mismatch in mismatches[:SHOWN]:
+        cells = (mismatch.table, mismatch.key, mismatch.stored, mismatch.expected)
+        table.add_row(*(escape(cell) for cell in cells))
+    return table
 
 
 def verify(
     repair: Annotated[bool, typer.Option(help="rewrite every aggregate that differs")] = False,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Recompute every aggregate from the raw events; exit 1 on any mismatch."""
-    raise NotImplementedError("tally verify is being built")
+    out = Console()
+    database = _database(database_url)
+    try:
+        mismatches = checks.run(database, fix=repair)
+    finally:
+        database.dispose()
+    if not mismatches:
+        out.print("verify: every aggregate matches the raw events")
+        return
+    out.print(_mismatch_table(mismatches))
+    if len(mismatches) > SHOWN:
+        out.print(f"... and {len(mismatches) - SHOWN} more")
+    done = f"; repaired {len(mismatches)}" if repair else "; run with --repair to fix"
+    out.print(f"verify: {len(mismatches)} mismatch(es){done}")
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(console: Console, path: Path) -> Iterator[Callable[[int], None]]:
+    """A bar by bytes read, shown only on a terminal."""
+    columns = (
+        TextColumn("importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("import", total=path.stat().st_size)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def _print_summary(out: Console, summary: ImportSummary) -> None:
+    for rejection in summary.rejections:
+        out.print(f"line {rejection.line}: {escape(rejection.reason)}", soft_wrap=True)
+    hidden = summary.rejected - len(summary.rejections)
+    if hidden:
+        out.print(f"... and {hidden} more rejected line(s)")
+    if summary.stopped:
+        first = summary.rejections[0]
+        out.print(
+            f"stopped at line {first.line} (--strict): nothing of its chunk was stored, "
+            "earlier chunks were",
+            soft_wrap=True,
+        )
+    out.print(
+        f"accepted {summary.accepted}, duplicates {summary.duplicates}, "
+        f"rejected {summary.rejected}",
+        soft_wrap=True,
+    )
+
+
+@events_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    file_format: Annotated[
+        FileFormat | None, typer.Option("--format", help="default: from the extension")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="stop at the first bad line")] = False,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, max=MAX_BATCH, help="events per transaction")
+    ] = MAX_BATCH,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Import events from an NDJSON or CSV file, as POST /usage/events would."""
+    err = Console(stderr=True)
+    database = _database(database_url)
+    try:
+        with _progress(err, file) as advance:
+            fmt = file_format.value if file_format else None
+            summary = import_events(database, file, fmt, strict, chunk_size, advance)
+    except ImportFailed as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    finally:
+        database.dispose()
+    _print_summary(Console(), summary)
+    if summary.rejected:
+        raise typer.Exit(1)

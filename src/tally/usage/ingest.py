@@ -23,6 +23,7 @@ from tally.pricing import service as pricing
 from tally.pricing.rating import credits_of
 from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
+from tally.usage.repository import NewInterview
 from tally.usage.schemas import EventIn, IngestResult
 
 MAX_BATCH = 1000
@@ -159,18 +160,38 @@ def _split_new(events: list[Event], stored: dict[str, Any]) -> tuple[list[tuple[
 
 
 @dataclass(frozen=True, slots=True)
-class _Priced:
-    event: Event
+class PricedEvent(Event):
+    """A new event with its price, ready to store."""
+
     credits: int | None
-    rule_id: uuid.UUID | None
+    pricing_rule_id: uuid.UUID | None
+    received_at: int
+
+    @classmethod
+    def of(
+        cls, event: Event, credits: int | None, rule_id: uuid.UUID | None, received: int
+    ) -> "PricedEvent":
+        return cls(
+            event.id,
+            event.company_id,
+            event.cost_key,
+            event.occurred_at,
+            event.minutes,
+            event.interview_id,
+            event.is_test,
+            event.agent_focus,
+            credits,
+            rule_id,
+            received,
+        )
 
 
 def _price(
-    session: Session, fresh: list[tuple[int, Event]], billing: dict[uuid.UUID, str]
-) -> list[_Priced]:
+    session: Session, fresh: list[tuple[int, Event]], billing: dict[uuid.UUID, str], received: int
+) -> list[PricedEvent]:
     """Rate every new event; a credits company's event without a rule is a 422."""
     book = pricing.rule_book(session, sorted({event.cost_key for _, event in fresh}))
-    priced: list[_Priced] = []
+    priced: list[PricedEvent] = []
     missing = _Errors()
     missing_keys: set[str] = set()
     for index, event in fresh:
@@ -179,9 +200,10 @@ def _price(
             if billing[event.company_id] == "credits":
                 missing.add(index, "costKey", f"no pricing rule in force for {event.cost_key}")
                 missing_keys.add(event.cost_key)
-            priced.append(_Priced(event, None, None))
+            priced.append(PricedEvent.of(event, None, None, received))
         else:
-            priced.append(_Priced(event, credits_of(rule, event.minutes), rule.id))
+            credits = credits_of(rule, event.minutes)
+            priced.append(PricedEvent.of(event, credits, rule.id, received))
     if missing.items:
         cost_keys = sorted(missing_keys)
         raise NoCreditPricing(
@@ -200,10 +222,7 @@ class _First:
     cost_key: str
 
 
-def _write(
-    session: Session, priced: list[_Priced], stored_interviews: dict[str, Any], now: datetime
-) -> None:
-    received = to_micros(now)
+def _write(session: Session, priced: list[PricedEvent], stored_interviews: dict[str, Any]) -> None:
     deltas = BucketDeltas()
     original: dict[str, _First | None] = {}
     best: dict[str, _First | None] = {}
@@ -215,41 +234,27 @@ def _write(
             else None
         )
         original[row_id] = best[row_id] = first
-    for item in priced:
-        event = item.event
+    for event in priced:
         if event.interview_id is not None:
             owner.setdefault(event.interview_id, (event.company_id, event.is_test))
             best.setdefault(event.interview_id, None)
         if event.is_test:
             continue
         deltas.event(
-            event.company_id, event.cost_key, event.occurred_at, event.minutes, item.credits or 0, 1
+            event.company_id,
+            event.cost_key,
+            event.occurred_at,
+            event.minutes,
+            event.credits or 0,
+            1,
         )
         if event.interview_id is not None:
             current = best[event.interview_id]
             if current is None or (event.occurred_at, event.id) < (current.at, current.event_id):
                 best[event.interview_id] = _First(event.occurred_at, event.id, event.cost_key)
-    repository.insert_events(session, [_event_row(item, received) for item in priced])
+    repository.insert_events(session, priced)
     _write_interviews(session, deltas, original, best, owner, stored_interviews)
-    repository.apply_bucket_deltas(session, deltas.as_rows())
-
-
-def _event_row(item: _Priced, received: int) -> dict[str, Any]:
-    event = item.event
-    return {
-        "id": event.id,
-        "company_id": event.company_id,
-        "cost_key": event.cost_key,
-        "occurred_at": event.occurred_at,
-        "minutes": event.minutes,
-        "interview_id": event.interview_id,
-        "is_test": event.is_test,
-        "agent_focus": event.agent_focus,
-        "credits": item.credits,
-        "pricing_rule_id": item.rule_id,
-        "received_at": received,
-        "voided_at": None,
-    }
+    repository.apply_bucket_deltas(session, deltas)
 
 
 def _write_interviews(
@@ -261,7 +266,7 @@ def _write_interviews(
     stored: dict[str, Any],
 ) -> None:
     """Insert new interviews, move the first-counted mark of existing ones."""
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[NewInterview] = []
     moved: list[dict[str, Any]] = []
     for interview_id, first in best.items():
         before = original.get(interview_id)
@@ -290,22 +295,29 @@ def _write_interviews(
 
 def _interview_row(
     interview_id: str, company_id: uuid.UUID, is_test: bool, first: "_First | None"
-) -> dict[str, Any]:
-    return {
-        "id": interview_id,
-        "company_id": company_id,
-        "is_test": is_test,
-        "first_event_id": first.event_id if first else None,
-        "first_counted_at": first.at if first else None,
-        "first_cost_key": first.cost_key if first else None,
-    }
+) -> NewInterview:
+    if first is None:
+        return (interview_id, company_id, is_test, None, None, None)
+    return (interview_id, company_id, is_test, first.event_id, first.at, first.cost_key)
 
 
-def ingest(session: Session, body: Any, now: datetime) -> IngestResult:
-    """Store a batch atomically: every new event, or none (see module docstring)."""
-    raw = parse_batch(body)
+@dataclass
+class ParsedBatch:
+    """A batch after the checks that need no database: one entry per event."""
+
+    events: list[Event | None]
+    errors: _Errors
+
+
+def parse(body: Any) -> ParsedBatch:
+    """Shape checks only (no database), so they run before any lock is taken."""
     errors = _Errors()
-    parsed = _validate_shapes(raw, errors)
+    return ParsedBatch(_validate_shapes(parse_batch(body), errors), errors)
+
+
+def store(session: Session, batch: ParsedBatch, now: datetime) -> IngestResult:
+    """Store a parsed batch atomically: every new event, or none (see module docstring)."""
+    parsed, errors = batch.events, batch.errors
     valid = [event for event in parsed if event is not None]
     interview_ids = sorted({e.interview_id for e in valid if e.interview_id is not None})
     repository.lock_ids(session, [event.id for event in valid] + interview_ids)
@@ -319,9 +331,14 @@ def ingest(session: Session, body: Any, now: datetime) -> IngestResult:
         )
     stored = repository.stored_events(session, sorted({event.id for event in valid}))
     fresh, duplicates = _split_new(valid, stored)
-    priced = _price(session, fresh, billing)
-    _write(session, priced, stored_interviews, now)
+    priced = _price(session, fresh, billing, to_micros(now))
+    _write(session, priced, stored_interviews)
     return IngestResult(accepted=len(fresh), duplicates=duplicates)
+
+
+def ingest(session: Session, body: Any, now: datetime) -> IngestResult:
+    """Parse and store a batch (the API, the importer and the demo all come here)."""
+    return store(session, parse(body), now)
 
 
 def void(session: Session, event_id: str, now: datetime) -> tuple[str, datetime]:
@@ -364,4 +381,4 @@ def _uncount(session: Session, row: Any) -> None:
                     "first_cost_key": successor.cost_key,
                 }
             repository.set_first_events(session, [update])
-    repository.apply_bucket_deltas(session, deltas.as_rows())
+    repository.apply_bucket_deltas(session, deltas)

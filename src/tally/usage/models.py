@@ -7,16 +7,7 @@ are integer microseconds since the epoch (see tally.core.instants).
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    ForeignKey,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    Uuid,
-)
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tally.db.base import Base
@@ -53,7 +44,10 @@ class Interview(Base):
     """Where each interview is counted: the instant of its first counted event."""
 
     __tablename__ = "interviews"
-    __table_args__ = (Index(None, "company_id", "first_counted_at"),)
+    __table_args__ = (
+        Index(None, "company_id", "first_counted_at"),
+        {"sqlite_with_rowid": False},
+    )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("companies.id"))
@@ -64,18 +58,37 @@ class Interview(Base):
 
 
 class UsageBucket(Base):
-    """Counters of counted events per company, cost key and hour, day or month (UTC)."""
+    """Running totals of counted events per company, cost key and UTC bucket.
+
+    A row holds the total within its period through the end of its bucket:
+    hours within their day, days within their month, months since the
+    beginning (see tally.usage.buckets for why and how it is read).
+    """
 
     __tablename__ = "usage_buckets"
+    # Clustered on the primary key in SQLite: one B-tree, seeks by prefix.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     company_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("companies.id"), primary_key=True
     )
-    # 0 = hour, 1 = day, 2 = month; see tally.usage.buckets.
+    cost_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # 0 = hour, 1 = day, 2 = month.
     granularity: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     bucket_start: Mapped[datetime] = mapped_column(UtcMicros, primary_key=True)
-    cost_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    events: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(BigInteger)
     minutes: Mapped[int] = mapped_column(BigInteger)
     credits: Mapped[int] = mapped_column(BigInteger)
-    interviews: Mapped[int] = mapped_column(Integer)
+    interviews: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsagePair(Base):
+    """Every (company, cost key) that has ever had a counted event."""
+
+    __tablename__ = "usage_pairs"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("companies.id"), primary_key=True
+    )
+    cost_key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,8 +1,8 @@
 """The usage report: GET /billing/usage over the caller's companies.
 
-Sums come from the buckets kept on write plus the raw events at the partial
-edges of the window (see tally.usage.buckets), so the cost of a query does
-not grow with the number of events or the length of the window.
+Sums come from the running totals kept on write plus the raw events of the
+window's partial hours (see tally.usage.buckets), so the cost of a query
+grows with neither the number of events nor the length of the window.
 """
 
 import uuid
@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from tally.companies.models import Company
 from tally.core.instants import format_instant, to_micros
 from tally.core.quantities import from_scaled
-from tally.usage import repository
-from tally.usage.buckets import cover
+from tally.usage import report_repository
+from tally.usage.buckets import split
 
 
 @dataclass
@@ -41,20 +41,15 @@ class _CompanyTotals:
 def _collect(
     session: Session, company_ids: Sequence[uuid.UUID], start: int, end: int
 ) -> dict[uuid.UUID, _CompanyTotals]:
-    plan = cover(start, end)
     totals: dict[uuid.UUID, _CompanyTotals] = {cid: _CompanyTotals() for cid in company_ids}
-    for row in repository.bucket_sums(session, company_ids, plan.buckets):
-        company = totals[row.company_id]
-        company.by_cost_key.setdefault(row.cost_key, _Sums()).add(
-            int(row.events), int(row.minutes), int(row.credits)
-        )
-        company.interviews += int(row.interviews)
-    for row in repository.raw_sums(session, company_ids, plan.raw):
-        totals[row.company_id].by_cost_key.setdefault(row.cost_key, _Sums()).add(
-            int(row.events), int(row.minutes), int(row.credits)
-        )
-    for row in repository.raw_interview_counts(session, company_ids, plan.raw):
-        totals[row.company_id].interviews += int(row.interviews)
+    edges, window = split(start, end)
+    for company_id, cost_key, events, minutes, credits, interviews in report_repository.sums(
+        session, company_ids, edges, window
+    ):
+        company = totals[company_id]
+        company.interviews += interviews
+        if cost_key is not None:
+            company.by_cost_key.setdefault(cost_key, _Sums()).add(events, minutes, credits)
     return totals
 
 

@@ -3,12 +3,15 @@
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from tally.db.driver import Driver
+from tally.usage.aggregates import BucketDeltas
+from tally.usage.buckets import period
 from tally.usage.models import Interview, UsageBucket, UsageEvent
 
 # Keeps IN lists well under SQLite's bound-parameter limit.
@@ -17,6 +20,47 @@ CHUNK = 500
 events: Table = UsageEvent.__table__  # type: ignore[assignment]
 interviews: Table = Interview.__table__  # type: ignore[assignment]
 buckets: Table = UsageBucket.__table__  # type: ignore[assignment]
+
+
+class NewEventRow(Protocol):
+    """What insert_events needs of an event: its normalised fields and price."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def company_id(self) -> uuid.UUID: ...
+
+    @property
+    def cost_key(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> int: ...
+
+    @property
+    def minutes(self) -> int: ...
+
+    @property
+    def interview_id(self) -> str | None: ...
+
+    @property
+    def is_test(self) -> bool: ...
+
+    @property
+    def agent_focus(self) -> str | None: ...
+
+    @property
+    def credits(self) -> int | None: ...
+
+    @property
+    def pricing_rule_id(self) -> uuid.UUID | None: ...
+
+    @property
+    def received_at(self) -> int: ...
+
+
+# id, company id, is_test, first event id, first counted at, first cost key
+NewInterview = tuple[str, uuid.UUID, bool, str | None, int | None, str | None]
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -58,14 +102,64 @@ def stored_interviews(session: Session, ids: Sequence[str]) -> dict[str, Row[Any
     return found
 
 
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(events), rows)
+EVENT_COLUMNS = (
+    "id",
+    "company_id",
+    "cost_key",
+    "occurred_at",
+    "minutes",
+    "interview_id",
+    "is_test",
+    "agent_focus",
+    "credits",
+    "pricing_rule_id",
+    "received_at",
+    "voided_at",
+)
+INTERVIEW_COLUMNS = (
+    "id",
+    "company_id",
+    "is_test",
+    "first_event_id",
+    "first_counted_at",
+    "first_cost_key",
+)
 
 
-def insert_interviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(interviews), rows)
+def insert_events(session: Session, rows: Sequence[NewEventRow]) -> None:
+    """Insert new events (already checked to be new) in one executemany."""
+    driver = Driver(session)
+    driver.executemany(
+        driver.insert("usage_events", EVENT_COLUMNS),
+        [
+            (
+                row.id,
+                driver.uuid(row.company_id),
+                row.cost_key,
+                row.occurred_at,
+                row.minutes,
+                row.interview_id,
+                driver.flag(row.is_test),
+                row.agent_focus,
+                row.credits,
+                driver.uuid(row.pricing_rule_id),
+                row.received_at,
+                None,
+            )
+            for row in rows
+        ],
+    )
+
+
+def insert_interviews(session: Session, rows: Sequence[NewInterview]) -> None:
+    driver = Driver(session)
+    driver.executemany(
+        driver.insert("interviews", INTERVIEW_COLUMNS),
+        [
+            (row[0], driver.uuid(row[1]), driver.flag(row[2]), row[3], row[4], row[5])
+            for row in rows
+        ],
+    )
 
 
 def set_first_events(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -84,28 +178,59 @@ def set_first_events(session: Session, rows: list[dict[str, Any]]) -> None:
         )
 
 
-def apply_bucket_deltas(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add the deltas to the buckets, creating missing rows (one upsert)."""
-    if not rows:
+# Every later bucket of the same period takes the change too (running totals).
+_SHIFT_LATER = (
+    "UPDATE usage_buckets SET events = events + {m}, minutes = minutes + {m},"
+    " credits = credits + {m}, interviews = interviews + {m}"
+    " WHERE company_id = {m} AND cost_key = {m} AND granularity = {m}"
+    " AND bucket_start >= {m} AND bucket_start < {m}"
+)
+# A bucket seen for the first time starts from the latest total before it.
+_ADD_MISSING = (
+    "INSERT INTO usage_buckets (company_id, cost_key, granularity, bucket_start,"
+    " events, minutes, credits, interviews)"
+    " SELECT {m}, {m}, {m}, {m}, COALESCE(p.events, 0) + {m},"
+    " COALESCE(p.minutes, 0) + {m}, COALESCE(p.credits, 0) + {m},"
+    " COALESCE(p.interviews, 0) + {m}"
+    " FROM (SELECT 1 AS one) AS anchor LEFT JOIN usage_buckets p"
+    " ON p.company_id = {m} AND p.cost_key = {m} AND p.granularity = {m}"
+    " AND p.bucket_start = (SELECT MAX(q.bucket_start) FROM usage_buckets q"
+    " WHERE q.company_id = {m} AND q.cost_key = {m} AND q.granularity = {m}"
+    " AND q.bucket_start >= {m} AND q.bucket_start < {m})"
+    " WHERE NOT EXISTS (SELECT 1 FROM usage_buckets e WHERE e.company_id = {m}"
+    " AND e.cost_key = {m} AND e.granularity = {m} AND e.bucket_start = {m})"
+)
+
+
+def apply_bucket_deltas(session: Session, deltas: BucketDeltas) -> None:
+    """Add the changes to the running totals (see tally.usage.buckets).
+
+    First every existing row from the bucket to the end of its period takes
+    the change; then each missing bucket is created from the total just
+    before it, oldest first, so a bucket created earlier in the same request
+    is already the predecessor of a later one.
+    """
+    changes = deltas.changes()
+    if not changes:
         return
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(buckets)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=[
-            buckets.c.company_id,
-            buckets.c.granularity,
-            buckets.c.bucket_start,
-            buckets.c.cost_key,
-        ],
-        set_={
-            "events": buckets.c.events + excluded.events,
-            "minutes": buckets.c.minutes + excluded.minutes,
-            "credits": buckets.c.credits + excluded.credits,
-            "interviews": buckets.c.interviews + excluded.interviews,
-        },
+    driver = Driver(session)
+    shifts: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    for (company_id, cost_key, granularity, start), sums in changes:
+        company = driver.uuid(company_id)
+        low, high = period(granularity, start)
+        key = (company, cost_key, granularity)
+        shifts.append((*sums, *key, start, high))
+        inserts.append((*key, start, *sums, *key, *key, low, start, *key, start))
+    driver.executemany(_SHIFT_LATER.format(m=driver.mark), shifts)
+    driver.executemany(_ADD_MISSING.format(m=driver.mark), inserts)
+    driver.executemany(
+        driver.insert("usage_pairs", ("company_id", "cost_key"), _PAIR_CONFLICT),
+        [(driver.uuid(company_id), cost_key) for company_id, cost_key in deltas.pairs()],
     )
-    session.execute(statement, rows)
+
+
+_PAIR_CONFLICT = " ON CONFLICT (company_id, cost_key) DO NOTHING"
 
 
 def get_event(session: Session, event_id: str) -> Row[Any, Any, Any] | None:
@@ -128,97 +253,3 @@ def first_counted_event(session: Session, interview_id: str) -> Row[Any, Any, An
         .order_by(events.c.occurred_at, events.c.id)
         .limit(1)
     ).first()
-
-
-def _ranges(column: Any, ranges: Sequence[tuple[int, int]]) -> Any:
-    return or_(*(and_(column >= low, column < high) for low, high in ranges))
-
-
-def bucket_sums(
-    session: Session, company_ids: Sequence[uuid.UUID], ranges: Sequence[tuple[int, int, int]]
-) -> list[Row[Any]]:
-    """Sums per company and cost key over buckets of (granularity, start range)."""
-    if not ranges:
-        return []
-    result: list[Row[Any]] = []
-    for part in chunks(company_ids):
-        parts = [
-            select(
-                buckets.c.company_id,
-                buckets.c.cost_key,
-                buckets.c.events,
-                buckets.c.minutes,
-                buckets.c.credits,
-                buckets.c.interviews,
-            ).where(
-                buckets.c.company_id.in_(part),
-                buckets.c.granularity == granularity,
-                buckets.c.bucket_start >= low,
-                buckets.c.bucket_start < high,
-            )
-            for granularity, low, high in ranges
-        ]
-        union = parts[0].union_all(*parts[1:]).subquery() if len(parts) > 1 else parts[0].subquery()
-        result.extend(
-            session.execute(
-                select(
-                    union.c.company_id,
-                    union.c.cost_key,
-                    func.sum(union.c.events).label("events"),
-                    func.sum(union.c.minutes).label("minutes"),
-                    func.sum(union.c.credits).label("credits"),
-                    func.sum(union.c.interviews).label("interviews"),
-                ).group_by(union.c.company_id, union.c.cost_key)
-            )
-        )
-    return result
-
-
-def raw_sums(
-    session: Session, company_ids: Sequence[uuid.UUID], ranges: Sequence[tuple[int, int]]
-) -> list[Row[Any]]:
-    """Sums per company and cost key over the counted raw events in the ranges."""
-    if not ranges:
-        return []
-    result: list[Row[Any]] = []
-    for part in chunks(company_ids):
-        result.extend(
-            session.execute(
-                select(
-                    events.c.company_id,
-                    events.c.cost_key,
-                    func.count().label("events"),
-                    func.sum(events.c.minutes).label("minutes"),
-                    func.sum(func.coalesce(events.c.credits, 0)).label("credits"),
-                )
-                .where(
-                    events.c.company_id.in_(part),
-                    _ranges(events.c.occurred_at, ranges),
-                    events.c.is_test.is_(False),
-                    events.c.voided_at.is_(None),
-                )
-                .group_by(events.c.company_id, events.c.cost_key)
-            )
-        )
-    return result
-
-
-def raw_interview_counts(
-    session: Session, company_ids: Sequence[uuid.UUID], ranges: Sequence[tuple[int, int]]
-) -> list[Row[Any]]:
-    """Interviews per company whose first counted event lies in the ranges."""
-    if not ranges:
-        return []
-    result: list[Row[Any]] = []
-    for part in chunks(company_ids):
-        result.extend(
-            session.execute(
-                select(interviews.c.company_id, func.count().label("interviews"))
-                .where(
-                    interviews.c.company_id.in_(part),
-                    _ranges(interviews.c.first_counted_at, ranges),
-                )
-                .group_by(interviews.c.company_id)
-            )
-        )
-    return result

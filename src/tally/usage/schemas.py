@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from tally.core.instants import InstantError, parse_instant
-from tally.core.quantities import QuantityError, to_decimal
+from tally.core.quantities import QuantityError, to_decimal, to_scaled
 
 AgentFocus = Literal["SCREENING", "OUTREACH", "LANGUAGE_TEST", "GENERIC"]
 IdString = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
@@ -26,9 +26,11 @@ def _event_instant(value: Any) -> datetime:
 
 def _quantity(value: Any) -> Decimal:
     try:
-        return to_decimal(value)
+        number = to_decimal(value)
+        to_scaled(number)  # at most six decimal places
     except QuantityError as exc:
         raise ValueError(str(exc)) from exc
+    return number
 
 
 def _uuid(value: Any) -> Any:

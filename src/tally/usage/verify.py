@@ -1,8 +1,45 @@
-"""Recomputing the aggregates from the raw events: `tally verify [--repair]`."""
+"""Checking the aggregates against the raw events: `tally verify [--repair]`.
 
+tally.usage.recompute rebuilds the aggregates from usage_events into
+temporary tables; this module compares them with the stored rows by joins on
+the primary keys, so only rows that differ ever reach Python, and rewrites
+those rows when asked. Checked: every bucket row (running totals; a row
+whose totals are all zero counts as absent), every interview's first
+counted event, and that usage_pairs names every pair with usage (extra
+pairs are harmless: they add zeros).
+"""
+
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
+
+from tally.core.instants import format_instant, from_micros
+from tally.core.quantities import from_scaled
+from tally.db.engine import Database
+from tally.db.types import UtcMicros
+from tally.usage import recompute
+from tally.usage.buckets import DAY, HOUR, MONTH
+from tally.usage.models import UsagePair
+from tally.usage.recompute import BUCKET_KEY, COUNTERS, FIRST, micros
+from tally.usage.repository import buckets, interviews
+
+Values = Mapping[Any, Any]
+pairs: Table = UsagePair.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -15,11 +52,177 @@ class Mismatch:
     expected: str
 
 
+@dataclass(frozen=True)
+class _Check:
+    """A stored aggregate table, its recomputation and how to show a row of it."""
+
+    stored: Table
+    expected: Table
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    label: Callable[[Values], str]
+    describe: Callable[[Values], str]
+    # Whether a stored row with no recomputed one is wrong: never, if not zero, always.
+    extra: str
+
+    def same_key(self) -> ColumnElement[bool]:
+        return and_(*(self.stored.c[name] == self.expected.c[name] for name in self.key))
+
+    def same_values(self) -> ColumnElement[bool]:
+        both = ((self.stored.c[name], self.expected.c[name]) for name in self.values)
+        return and_(true(), *(mine.is_not_distinct_from(theirs) for mine, theirs in both))
+
+    def extra_is_wrong(self) -> ColumnElement[bool]:
+        if self.extra == "if not zero":
+            return or_(*(self.stored.c[name] != 0 for name in self.values))
+        return true() if self.extra == "always" else false()
+
+
+def _plain(column: Any) -> Any:
+    return micros(column) if isinstance(column.type, UtcMicros) else column
+
+
+def _columns(table: Table, names: tuple[str, ...], prefix: str) -> list[Any]:
+    return [_plain(table.c[name]).label(prefix + name) for name in names]
+
+
+def _bucket_label(key: Values) -> str:
+    start, granularity = from_micros(key["bucket_start"]), key["granularity"]
+    when = {HOUR: f"hour {format_instant(start)}", DAY: f"day {start:%Y-%m-%d}"}
+    when[MONTH] = f"month {start:%Y-%m}"
+    what = when.get(granularity, f"granularity {granularity} {format_instant(start)}")
+    return f"company {key['company_id']} {key['cost_key']} {what}"
+
+
+def _totals(values: Values) -> str:
+    return (
+        f"events={values['events']} minutes={from_scaled(values['minutes'])} "
+        f"credits={from_scaled(values['credits'])} interviews={values['interviews']}"
+    )
+
+
+def _first(values: Values) -> str:
+    owner = f"company {values['company_id']} isTest={str(bool(values['is_test'])).lower()}"
+    if values["first_counted_at"] is None:
+        return f"{owner}, no counted event"
+    at = format_instant(from_micros(values["first_counted_at"]))
+    return f"{owner}, first {values['first_event_id']} at {at} ({values['first_cost_key']})"
+
+
+_CHECKS = (
+    _Check(
+        interviews,
+        recompute.expected_interviews,
+        ("id",),
+        FIRST,
+        lambda key: f"interview {key['id']}",
+        _first,
+        "always",
+    ),
+    _Check(
+        buckets,
+        recompute.expected_buckets,
+        BUCKET_KEY,
+        COUNTERS,
+        _bucket_label,
+        _totals,
+        "if not zero",
+    ),
+    _Check(
+        pairs,
+        recompute.expected_pairs,
+        ("company_id", "cost_key"),
+        (),
+        lambda key: f"company {key['company_id']} {key['cost_key']}",
+        lambda values: "present",
+        "never",
+    ),
+)
+
+
+def _side(check: _Check, row: Values, prefix: str) -> str:
+    """One side of a joined row as text, or "absent"."""
+    if row.get(prefix + check.key[0]) is None:
+        return "absent"
+    return check.describe({name: row[prefix + name] for name in check.values})
+
+
+def _mismatches(session: Session, check: _Check) -> list[Mismatch]:
+    """Recomputed rows stored wrong or not at all, then stored rows that should not be."""
+    stored, expected, names = check.stored, check.expected, check.key + check.values
+    wrong = (
+        select(*_columns(expected, check.key, "k_"), *_columns(expected, names, "e_"))
+        .add_columns(*_columns(stored, names, "s_"))
+        .select_from(expected.outerjoin(stored, check.same_key()))
+        .where(or_(stored.c[check.key[0]].is_(None), ~check.same_values()))
+    )
+    extra = select(*_columns(stored, check.key, "k_"), *_columns(stored, names, "s_")).where(
+        ~exists().where(check.same_key()), check.extra_is_wrong()
+    )
+    found: list[Mismatch] = []
+    for query in (wrong, extra):
+        for row in session.execute(query).mappings():
+            shown = [_side(check, row, prefix) for prefix in ("s_", "e_")]
+            key = {name: row["k_" + name] for name in check.key}
+            found.append(Mismatch(check.stored.name, check.label(key), *shown))
+    return found
+
+
+def _rewrite(session: Session, check: _Check) -> None:
+    """Delete every stored row that differs, then insert every recomputed row missing."""
+    stored, expected = check.stored, check.expected
+    session.execute(
+        delete(stored).where(
+            ~exists().where(check.same_key(), check.same_values()),
+            or_(exists().where(check.same_key()), check.extra_is_wrong()),
+        )
+    )
+    columns = [*check.key, *check.values]
+    missing = select(*(expected.c[name] for name in columns))
+    missing = missing.where(~exists().where(check.same_key()))
+    session.execute(insert(stored).from_select(columns, missing))
+
+
+def _lock_writers(session: Session) -> None:
+    """On PostgreSQL, hold off ingestion and voids until the repair commits.
+
+    Without it a batch committed between the recomputation and the rewrite
+    would have its changes overwritten. SQLite's BEGIN IMMEDIATE (a writing
+    transaction) already excludes every other writer.
+    """
+    if recompute.is_postgres(session):
+        tables = "usage_events, interviews, usage_buckets, usage_pairs"
+        session.execute(text(f"LOCK TABLE {tables} IN SHARE MODE"))
+
+
+def check(session: Session, *, fix: bool) -> list[Mismatch]:
+    """Every aggregate row that differs from a recomputation; with fix, rewrite them."""
+    if fix:
+        _lock_writers(session)
+    recompute.recompute(session)
+    found = [mismatch for item in _CHECKS for mismatch in _mismatches(session, item)]
+    if fix and found:
+        for item in _CHECKS:
+            _rewrite(session, item)
+    recompute.drop(session)
+    return sorted(found, key=lambda mismatch: (mismatch.table, mismatch.key))
+
+
 def find_mismatches(session: Session) -> list[Mismatch]:
     """Every bucket and interview row that differs from a recomputation."""
-    raise NotImplementedError
+    return check(session, fix=False)
 
 
 def repair(session: Session) -> int:
     """Rewrite the aggregates from the raw events; the number of rows changed."""
-    raise NotImplementedError
+    return len(check(session, fix=True))
+
+
+def run(database: Database, *, fix: bool) -> list[Mismatch]:
+    """One consistent pass: a snapshot to check, or the write lock to repair."""
+    with database.transaction(write=fix) as session:
+        if not fix and recompute.is_postgres(session):
+            # One snapshot for every statement, so concurrent ingestion cannot
+            # show up as a mismatch (SQLite's read transaction is one already).
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        return check(session, fix=fix)

@@ -1,0 +1,176 @@
+"""`tally verify [--repair]`: aggregates recomputed from the raw events."""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from tally.cli import app
+from tally.db.engine import Database
+from tally.usage.verify import find_mismatches, repair
+from tests.factories import Api, event
+
+WINDOWS = (
+    {"start": "1969-01-01", "end": "2027-01-01"},
+    {"start": "2026-01-01", "end": "2026-02-01"},
+    {"start": "2026-02-10T09:30:00Z", "end": "2026-03-15T10:15:00Z"},
+    {"start": "2026-02-10T10:00:00Z", "end": "2026-02-10T11:00:00Z"},
+)
+
+
+@pytest.fixture
+def world(api: Api) -> dict[str, str]:
+    """Two companies, interviews over hours, days and months, a test event, voids."""
+    acme = api.company("Acme Corp", "minutes")
+    globex = api.company("Globex", "credits")
+    since = "2000-01-01T00:00:00Z"
+    api.rule(
+        costKey="interview_minutes", baseCost=1, costPerMinute=Decimal("0.5"), effectiveFrom=since
+    )
+    api.rule(costKey="sourcing_enrichment", baseCost=1, effectiveFrom=since)
+    at = {"a": "2026-01-31T23:59:59.999999Z", "b": "2026-02-10T10:00:00Z"}
+    api.ingest(
+        event(acme, "e1", interviewId="i1", occurredAt=at["a"], minutes=Decimal("12.5")),
+        event(acme, "e2", interviewId="i1", occurredAt=at["b"], minutes=3),
+        event(acme, "e3", interviewId="i2", occurredAt="2026-02-10T10:30:00Z"),
+        event(acme, "e4", interviewId="i3", isTest=True),
+        event(acme, "e5", occurredAt="1969-12-31T23:30:00Z", minutes=Decimal("0.000001")),
+        event(globex, "g1", interviewId="j1", occurredAt="2026-03-15T10:10:00-02:00"),
+        event(globex, "g2", interviewId="j1", costKey="sourcing_enrichment"),
+        event(globex, "g3", occurredAt="2026-02-11T08:00:00Z", costKey="sourcing_enrichment"),
+    )
+    # A late event becomes i2's first; voiding e1 moves i1 to e2; g3 leaves zero rows.
+    api.ingest(event(acme, "e6", interviewId="i2", occurredAt="2025-12-01T00:00:00Z"))
+    for voided in ("e1", "g3"):
+        assert api.void(voided).status_code == 200
+    return {"acme": acme, "globex": globex}
+
+
+def _answers(api: Api) -> list[Any]:
+    return [api.usage(**window).json()["data"] for window in WINDOWS]
+
+
+def _verify(db: Database, *flags: str) -> Any:
+    return CliRunner().invoke(app, ["verify", "--database-url", db.url, *flags])
+
+
+def _corrupt(db: Database, acme: str) -> None:
+    """One wrong day, one missing month, one stray hour and one wrong interview."""
+    company = acme.replace("-", "") if db.is_sqlite else acme
+    with db.transaction(write=True) as session:
+        session.execute(
+            text(
+                "UPDATE usage_buckets SET events = events + 5, minutes = 7000000 "
+                "WHERE granularity = 1 AND bucket_start = :day AND company_id = :company "
+                "AND cost_key = 'interview_minutes'"
+            ),
+            {"day": 1770681600000000, "company": company},  # 2026-02-10
+        )
+        session.execute(
+            text(
+                "DELETE FROM usage_buckets "
+                "WHERE granularity = 2 AND bucket_start = :month AND company_id = :company"
+            ),
+            {"month": 1764547200000000, "company": company},  # 2025-12
+        )
+        session.execute(
+            text(
+                "INSERT INTO usage_buckets (company_id, cost_key, granularity, bucket_start,"
+                " events, minutes, credits, interviews)"
+                " VALUES (:company, 'stray', 0, :hour, 1, 0, 0, 0)"
+            ),
+            {"company": company, "hour": 1767225600000000},  # 2026-01-01T00:00Z
+        )
+        session.execute(
+            text(
+                "UPDATE interviews SET first_event_id = 'e3', first_counted_at = :at "
+                "WHERE id = 'i2'"
+            ),
+            {"at": 1770719400000000},  # e3's instant, 2026-02-10T10:30Z
+        )
+
+
+def test_traffic_through_the_api_leaves_no_mismatch(
+    api: Api, db: Database, world: dict[str, str]
+) -> None:
+    with db.transaction(write=False) as session:
+        assert find_mismatches(session) == []
+    result = _verify(db)
+    assert result.exit_code == 0, result.output
+    assert "every aggregate matches" in result.stdout
+
+
+def test_corruption_is_reported_then_repaired(
+    api: Api, db: Database, world: dict[str, str]
+) -> None:
+    before = _answers(api)
+    _corrupt(db, world["acme"])
+    assert _answers(api) != before
+    with db.transaction(write=False) as session:
+        found = find_mismatches(session)
+    acme = world["acme"]
+    assert [(m.table, m.key) for m in found] == [
+        ("interviews", "interview i2"),
+        ("usage_buckets", f"company {acme} interview_minutes day 2026-02-10"),
+        ("usage_buckets", f"company {acme} interview_minutes month 2025-12"),
+        ("usage_buckets", f"company {acme} stray hour 2026-01-01T00:00:00Z"),
+    ]
+    assert found[0].stored.endswith("first e3 at 2026-02-10T10:30:00Z (interview_minutes)")
+    assert found[0].expected.endswith("first e6 at 2025-12-01T00:00:00Z (interview_minutes)")
+    assert found[1].stored == "events=7 minutes=7 credits=8.5 interviews=1"
+    assert found[1].expected == "events=2 minutes=13 credits=8.5 interviews=1"
+    # Months hold running totals since the beginning: e5 (1969, unpriced) and e6.
+    assert found[2].stored == "absent"
+    assert found[2].expected == "events=2 minutes=10.000001 credits=6 interviews=1"
+    assert found[3].expected == "absent"
+
+    result = _verify(db)
+    assert result.exit_code == 1
+    assert "4 mismatch(es)" in result.stdout
+    result = _verify(db, "--repair")
+    assert result.exit_code == 1
+    assert "repaired 4" in result.stdout
+    assert _verify(db).exit_code == 0
+    assert _answers(api) == before
+
+
+def test_repair_counts_rows_and_is_idempotent(
+    api: Api, db: Database, world: dict[str, str]
+) -> None:
+    _corrupt(db, world["acme"])
+    with db.transaction(write=True) as session:
+        assert repair(session) == 4
+    with db.transaction(write=True) as session:
+        assert repair(session) == 0
+        assert find_mismatches(session) == []
+
+
+def test_wiped_aggregates_are_rebuilt(api: Api, db: Database, world: dict[str, str]) -> None:
+    before = _answers(api)
+    with db.transaction(write=True) as session:
+        session.execute(text("DELETE FROM usage_buckets"))
+        session.execute(text("DELETE FROM interviews"))
+        session.execute(text("DELETE FROM usage_pairs"))
+    result = _verify(db, "--repair")
+    assert result.exit_code == 1
+    assert _verify(db).exit_code == 0
+    assert _answers(api) == before
+
+
+def test_a_missing_pair_is_reported_and_restored(
+    api: Api, db: Database, world: dict[str, str]
+) -> None:
+    before = _answers(api)
+    with db.transaction(write=True) as session:
+        session.execute(text("DELETE FROM usage_pairs WHERE cost_key = 'sourcing_enrichment'"))
+    assert _answers(api) != before
+    with db.transaction(write=False) as session:
+        found = find_mismatches(session)
+    assert [(m.table, m.key, m.stored, m.expected) for m in found] == [
+        ("usage_pairs", f"company {world['globex']} sourcing_enrichment", "absent", "present")
+    ]
+    with db.transaction(write=True) as session:
+        assert repair(session) == 1
+    assert _answers(api) == before
