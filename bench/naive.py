@@ -68,15 +68,17 @@ def naive_report(database: Database, caller: Principal, window: Window) -> dict[
     return result
 
 
-def naive_timings(database: Database, caller: Principal, items: Sequence[Window]) -> list[float]:
-    """Seconds per window; one warm-up query first, not counted."""
+def naive_series(
+    database: Database, caller: Principal, items: Sequence[Window]
+) -> tuple[list[float], list[dict[str, NaiveCompany]]]:
+    """Seconds and answer per window; one warm-up query first, not counted."""
     naive_report(database, caller, items[0])
-    timings = []
+    timings, answers = [], []
     for window in items:
         began = time.perf_counter()
-        naive_report(database, caller, window)
+        answers.append(naive_report(database, caller, window))
         timings.append(time.perf_counter() - began)
-    return timings
+    return timings, answers
 
 
 def _tally_view(entry: dict[str, Any]) -> tuple[int, dict[str, tuple[int, Decimal]]]:
@@ -96,12 +98,16 @@ def _naive_view(entry: NaiveCompany, billing: str) -> tuple[int, dict[str, tuple
     }
 
 
-def disagreements(database: Database, caller: Principal, items: Sequence[Window]) -> int:
+def disagreements(
+    database: Database,
+    caller: Principal,
+    items: Sequence[Window],
+    answers: Sequence[dict[str, NaiveCompany]],
+) -> int:
     """Windows where tally's answer differs from the naive one (should be 0)."""
     differing = 0
-    for window in items:
+    for window, naive in zip(items, answers, strict=True):
         tally = report_in_process(database, caller, window)
-        naive = naive_report(database, caller, window)
         for entry in tally["companies"]:
             mine = naive[entry["companyId"]]
             if _tally_view(entry) != _naive_view(mine, entry["billingSystem"]):

@@ -21,8 +21,9 @@ def _query_latencies(config: Config, database: Database, meta: Meta) -> dict[str
         caller = queries.principal(meta, query)
         tally = summary_ms(queries.in_process(database, caller, items))
         few = items[: config.naive_windows]
-        slow = summary_ms(naive.naive_timings(database, caller, few))
-        differing = naive.disagreements(database, caller, few)
+        timings, answers = naive.naive_series(database, caller, few)
+        slow = summary_ms(timings)
+        differing = naive.disagreements(database, caller, few, answers)
         if differing:
             say(f"   WARNING {query.name}: tally and the naive query differ in {differing} windows")
         found[query.name] = {

@@ -29,7 +29,7 @@ TARGET_ROWS = (
     "| HTTP ingestion, batches of 1,000, durable",
     "| `tally events import`",
     "| Q1 requests/s ÷ /healthz requests/s",
-    "| PostgreSQL |",
+    "| PostgreSQL | the same table",
     "| server resident memory during the benchmark",
 )
 
@@ -50,7 +50,7 @@ def _run(tmp_path: Path, backends: list[str]) -> tuple[subprocess.CompletedProce
     command += ["--backends", *backends, "--out", str(out)]
     command += ["--data-dir", str(tmp_path / "data"), "--results-dir", str(tmp_path / "results")]
     command += ["--pg-admin-url", PG_ADMIN_URL, "--tag", f"smoke{os.getpid()}"]
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
         command, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
     return done, out
@@ -63,8 +63,9 @@ def test_smallest_configuration_produces_the_tables(tmp_path: Path) -> None:
     report = out.read_text()
     for backend in backends:
         assert f"## {backend}" in report
+    lines = report.splitlines()
     for row in TARGET_ROWS:
-        assert report.count(row) == len(backends), row
+        assert sum(line.startswith(row) for line in lines) == len(backends), row
     assert "| 2,000 | Q4: ATS key over 500 companies, 365 days |" in report
     assert "## Where a target is missed" in report
     assert "<!-- analysis:start -->" in report

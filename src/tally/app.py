@@ -39,7 +39,8 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     errors = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-        errors.append({"field": ".".join(location) or "body", "message": error.get("msg", "")})
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        errors.append({"field": ".".join(location) or "body", "message": message})
     return {"errors": errors}
 
 

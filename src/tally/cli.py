@@ -2,7 +2,7 @@
 
 import os
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,8 +17,13 @@ from tally.errors import TallyError
 from tally.settings import get_settings
 from tally.usage import cli as usage_cli
 
-app = typer.Typer(help="tally: usage metering and usage reporting.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+# Never print local variables in tracebacks: they can hold keys and SQL.
+app = typer.Typer(
+    help="tally: usage metering and usage reporting.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_cli.events_app, name="events")
 app.command("verify")(usage_cli.verify)
@@ -109,27 +114,20 @@ def serve(
 
         if not run_demo(settings.database_url, host or settings.host, port or settings.port):
             err.print("serving the existing data as it is")
-    bind_host, bind_port = host or settings.host, port or settings.port
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "proxy_headers": settings.forwarded_allow_ips is not None,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
     if workers == 1:
-        uvicorn.run(
-            create_app(settings),
-            host=bind_host,
-            port=bind_port,
-            log_level=settings.log_level,
-            access_log=False,
-        )
+        uvicorn.run(create_app(settings), **options)
         return
     # Worker processes build their own app from the environment.
     os.environ["TALLY_DATABASE_URL"] = settings.database_url
-    uvicorn.run(
-        "tally.app:create_app",
-        factory=True,
-        workers=workers,
-        host=bind_host,
-        port=bind_port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    uvicorn.run("tally.app:create_app", factory=True, workers=workers, **options)
 
 
 @app.command()

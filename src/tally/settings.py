@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     # How stale lastUsedAt may get before a request writes it again (seconds).
     last_used_resolution_seconds: int = 60
     log_level: str = "info"
+    # Addresses of reverse proxies whose X-Forwarded-For is trusted (comma
+    # separated, or "*"). Unset: the peer address is the client, always, so
+    # allowedIps cannot be bypassed with a forged header.
+    forwarded_allow_ips: str | None = None
 
 
 @lru_cache

@@ -13,7 +13,11 @@ from tally.db.engine import Database
 from tally.usage.models import UsageEvent
 from tests.factories import Api
 
-CASES_PATH = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "usage-cases.json"
+SHARED_CASES = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "usage-cases.json"
+# A copy travels with the tests; when the shared contract sits beside the
+# checkout, it is the one read (and the copy must not have drifted from it).
+VENDORED_CASES = Path(__file__).parent / "data" / "usage-cases.json"
+CASES_PATH = SHARED_CASES if SHARED_CASES.exists() else VENDORED_CASES
 EVENT_FIELDS = (
     "id",
     "companyId",
@@ -78,6 +82,12 @@ def test_every_event_is_priced_as_expected(api: Api, world: dict[str, str], db: 
         stored = {row.id: row for row in session.scalars(select(UsageEvent))}
     for item in CASES["events"]:
         assert from_scaled(stored[item["id"]].credits) == item["expectedCredits"], item["id"]
+
+
+def test_the_vendored_copy_matches_the_contract() -> None:
+    if not SHARED_CASES.exists():
+        pytest.skip("shared/conformance is not beside this checkout")
+    assert json.loads(VENDORED_CASES.read_text()) == json.loads(SHARED_CASES.read_text())
 
 
 def test_numbers_render_without_float_noise(api: Api, world: dict[str, str]) -> None:

@@ -58,7 +58,9 @@ class RuleBook:
         for rule in rules:
             self._lists.setdefault((rule.cost_key, rule.company_id), []).append(rule)
         for candidates in self._lists.values():
-            candidates.sort(key=lambda r: (_specificity(r), -r.effective_from, -r.created_seq))
+            candidates.sort(
+                key=lambda r: (_specificity(r), -r.effective_from, -r.created_seq, str(r.id)),
+            )
 
     def rule_for(
         self, company_id: uuid.UUID, cost_key: str, agent_focus: str | None, occurred_at: int

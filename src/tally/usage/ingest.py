@@ -320,7 +320,7 @@ def store(session: Session, batch: ParsedBatch, now: datetime) -> IngestResult:
     parsed, errors = batch.events, batch.errors
     valid = [event for event in parsed if event is not None]
     interview_ids = sorted({e.interview_id for e in valid if e.interview_id is not None})
-    repository.lock_ids(session, [event.id for event in valid] + interview_ids)
+    repository.lock_usage_writes(session)
     billing = _check_context(session, parsed, now, errors)
     stored_interviews = repository.stored_interviews(session, interview_ids)
     _check_interviews(parsed, stored_interviews, errors)
@@ -343,12 +343,10 @@ def ingest(session: Session, body: Any, now: datetime) -> IngestResult:
 
 def void(session: Session, event_id: str, now: datetime) -> tuple[str, datetime]:
     """Mark an event void (idempotent); it stops counting everywhere."""
+    repository.lock_usage_writes(session)
     row = repository.get_event(session, event_id)
     if row is None:
         raise NotFound(f"no event with id {event_id}")
-    repository.lock_ids(session, [event_id] + ([row.interview_id] if row.interview_id else []))
-    row = repository.get_event(session, event_id)
-    assert row is not None  # events are never deleted
     if row.voided_at is not None:
         return row.id, row.voided_at
     repository.mark_voided(session, event_id, to_micros(now))

@@ -32,6 +32,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -54,13 +55,16 @@ FIRST = ("company_id", "is_test", "first_event_id", "first_counted_at", "first_c
 _temp = MetaData()
 
 
-def _bucket_table(name: str) -> Table:
+def _bucket_table(name: str, *period: Column[Any]) -> Table:
     return Table(
         name,
         _temp,
         Column("company_id", Uuid, primary_key=True),
         Column("cost_key", String(64), primary_key=True),
         Column("granularity", SmallInteger, primary_key=True),
+        # In the sums: the start of the bucket's period, so that the primary
+        # key is already in the order of the running totals' window.
+        *period,
         Column("bucket_start", BigInteger, primary_key=True),
         *(Column(name, BigInteger, nullable=False) for name in COUNTERS),
         prefixes=["TEMPORARY"],
@@ -68,7 +72,7 @@ def _bucket_table(name: str) -> Table:
 
 
 # What each bucket adds on its own; then the running totals the stored rows hold.
-_sums = _bucket_table("tally_verify_sums")
+_sums = _bucket_table("tally_verify_sums", Column("period", BigInteger, primary_key=True))
 expected_buckets = _bucket_table("tally_verify_buckets")
 expected_pairs = Table(
     "tally_verify_pairs",
@@ -150,12 +154,16 @@ def _fill_interviews(session: Session) -> None:
     session.execute(insert(expected_interviews).from_select(["id", *FIRST], rows))
 
 
-def _summed(parts: Any, granularity: Any, start: Any) -> Any:
+def _summed(parts: Any, granularity: int, start: Any, period: Any) -> Any:
     """Sums of the parts' counters per company, cost key and bucket start."""
     keys = (parts.c.company_id, parts.c.cost_key, start)
     counters = (func.sum(parts.c[name]).label(name) for name in COUNTERS)
-    columns = (granularity.label("granularity"), start.label("bucket_start"))
-    return select(*keys[:2], *columns, *counters).group_by(*keys)
+    return select(*keys[:2], _constant(granularity), period, start, *counters).group_by(*keys)
+
+
+def _insert_sums(session: Session, rows: Any) -> None:
+    columns = ["company_id", "cost_key", "granularity", "period", "bucket_start", *COUNTERS]
+    session.execute(insert(_sums).from_select(columns, rows))
 
 
 def _fill_hours(session: Session) -> None:
@@ -179,20 +187,14 @@ def _fill_hours(session: Session) -> None:
             *(zero, zero, zero, one),
         ).where(interview.first_counted_at.is_not(None)),
     ).subquery()
-    rows = _summed(parts, _constant(HOUR), parts.c.start)
-    session.execute(insert(_sums).from_select([*BUCKET_KEY, *COUNTERS], rows))
-
-
-def _fill_days(session: Session) -> None:
-    hours = select(_sums).where(_sums.c.granularity == HOUR).subquery()
-    rows = _summed(hours, _constant(DAY), _floor(hours.c.bucket_start, MICROS_PER_DAY))
-    session.execute(insert(_sums).from_select([*BUCKET_KEY, *COUNTERS], rows))
+    start = parts.c.start
+    _insert_sums(session, _summed(parts, HOUR, start, _floor(start, MICROS_PER_DAY)))
 
 
 def _fill_calendar(session: Session) -> None:
-    """The month of every day start that a day sum or a stored day row has."""
+    """The month of every day that has usage or a stored day row."""
     days = union(
-        select(_sums.c.bucket_start).where(_sums.c.granularity == DAY),
+        select(_sums.c.period).where(_sums.c.granularity == HOUR),
         select(_floor(micros(buckets.c.bucket_start), MICROS_PER_DAY)).where(
             buckets.c.granularity == DAY
         ),
@@ -202,48 +204,57 @@ def _fill_calendar(session: Session) -> None:
         session.execute(insert(_calendar), list(part))
 
 
-def _fill_months(session: Session) -> None:
-    days = (
+def _fill_days(session: Session) -> None:
+    hours = (
         select(_sums, _calendar.c.month_start)
-        .join_from(_sums, _calendar, _calendar.c.day_start == _sums.c.bucket_start)
-        .where(_sums.c.granularity == DAY)
+        .join_from(_sums, _calendar, _calendar.c.day_start == _sums.c.period)
+        .where(_sums.c.granularity == HOUR)
         .subquery()
     )
-    rows = _summed(days, _constant(MONTH), days.c.month_start)
-    session.execute(insert(_sums).from_select([*BUCKET_KEY, *COUNTERS], rows))
+    # One month per day: min() only tells SQL so.
+    month = func.min(hours.c.month_start)
+    _insert_sums(session, _summed(hours, DAY, hours.c.period, month))
 
 
-def _period(granularity: Any, start: Any) -> Any:
-    """Where a bucket's running total starts: its day, its month, or the beginning."""
+def _fill_months(session: Session) -> None:
+    days = select(_sums).where(_sums.c.granularity == DAY).subquery()
+    _insert_sums(session, _summed(days, MONTH, days.c.period, _constant(0)))
+
+
+def _add_stored_buckets(session: Session) -> None:
+    """Stored buckets without usage, with nothing of their own: their totals get checked."""
+    start = micros(buckets.c.bucket_start)
     day = _floor(start, MICROS_PER_DAY)
     month = select(_calendar.c.month_start).where(_calendar.c.day_start == day)
-    return case(
-        (granularity == HOUR, day),
-        (granularity == DAY, month.scalar_subquery()),
+    period = case(
+        (buckets.c.granularity == HOUR, day),
+        (buckets.c.granularity == DAY, month.scalar_subquery()),
         else_=_constant(0),
     )
+    stored = (
+        select(*(buckets.c[name] for name in BUCKET_KEY[:3]), period.label("period"))
+        .add_columns(start.label("bucket_start"))
+        .where(buckets.c.granularity.in_(GRANULARITIES))
+        .subquery()
+    )
+    # The whole primary key, period included, so the probe is one seek.
+    names = ("company_id", "cost_key", "granularity", "period", "bucket_start")
+    same = and_(*(_sums.c[name] == stored.c[name] for name in names))
+    zero = _constant(0)
+    rows = select(stored, zero, zero, zero, zero).where(~exists().where(same))
+    _insert_sums(session, rows)
 
 
 def _fill_totals(session: Session) -> None:
-    """Running totals at every bucket with usage or a stored row, zeros dropped."""
-    zero = _constant(0)
-    stored = select(*(buckets.c[name] for name in BUCKET_KEY[:3]))
-    stored = stored.add_columns(micros(buckets.c.bucket_start), zero, zero, zero, zero)
-    parts = union_all(
-        select(_sums), stored.where(buckets.c.granularity.in_(GRANULARITIES))
-    ).subquery()
-    grouped = _summed(parts, parts.c.granularity, parts.c.bucket_start)
-    grouped = grouped.group_by(parts.c.granularity).subquery()
-    keyed = select(grouped, _period(grouped.c.granularity, grouped.c.bucket_start).label("period"))
-    rows = keyed.subquery()
-    within = (rows.c.company_id, rows.c.cost_key, rows.c.granularity, rows.c.period)
+    """Running totals within each period, in the order of the sums' primary key."""
+    within = [_sums.c[name] for name in ("company_id", "cost_key", "granularity", "period")]
     totals = (
-        func.sum(rows.c[name]).over(partition_by=within, order_by=rows.c.bucket_start)
+        func.sum(_sums.c[name]).over(partition_by=within, order_by=_sums.c.bucket_start)
         for name in COUNTERS
     )
-    keys = (rows.c[name] for name in BUCKET_KEY)
-    final = select(*keys, *totals)
-    session.execute(insert(expected_buckets).from_select([*BUCKET_KEY, *COUNTERS], final))
+    rows = select(*(_sums.c[name] for name in BUCKET_KEY), *totals)
+    session.execute(insert(expected_buckets).from_select([*BUCKET_KEY, *COUNTERS], rows))
+    # All zeros counts as absent: a reader finding no row takes zero too.
     all_zero = and_(*(expected_buckets.c[name] == 0 for name in COUNTERS))
     session.execute(delete(expected_buckets).where(all_zero))
 
@@ -260,10 +271,10 @@ def recompute(session: Session) -> None:
     drop(session)
     for table in _temp.sorted_tables:
         table.create(connection)
-    for step in (_fill_interviews, _fill_hours, _fill_days, _fill_calendar, _fill_months):
+    for step in (_fill_interviews, _fill_hours, _fill_calendar, _fill_days, _fill_months):
         step(session)
-    _fill_totals(session)
-    _fill_pairs(session)
+    for step in (_add_stored_buckets, _fill_totals, _fill_pairs):
+        step(session)
     if is_postgres(session):
         for table in _temp.sorted_tables:
             session.execute(text(f"ANALYZE {table.name}"))

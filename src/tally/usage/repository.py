@@ -1,12 +1,10 @@
 """SQL for usage events, interviews and buckets."""
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Row, Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from tally.db.driver import Driver
@@ -68,22 +66,23 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[offset : offset + size]
 
 
-def _advisory_id(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), signed=True)
+# The one advisory lock key of usage writes on PostgreSQL ("tally" in ASCII).
+USAGE_WRITE_LOCK = 0x74616C6C79
 
 
-def lock_ids(session: Session, ids: Iterable[str]) -> None:
-    """Serialise concurrent writers that touch the same event or interview ids.
+def lock_usage_writes(session: Session) -> None:
+    """Serialise the writing part of ingestion and voids, as SQLite does.
 
-    On PostgreSQL, transaction-scoped advisory locks taken in sorted order
-    (so two batches cannot deadlock); SQLite already serialises every writing
-    transaction with BEGIN IMMEDIATE.
+    A batch of 1,000 events touches the running totals of up to a thousand
+    (company, cost key) pairs, each read and then written, so any two
+    batches almost always share one and must not interleave. One
+    transaction-scoped advisory lock does that on PostgreSQL without filling
+    the server's lock table (a lock per id or pair would take thousands);
+    SQLite already serialises writing transactions with BEGIN IMMEDIATE.
+    Parsing and validation run before it, in parallel.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    keys = sorted({_advisory_id(item) for item in ids})
-    if keys:
-        session.execute(select(func.pg_advisory_xact_lock(func.unnest(postgresql.array(keys)))))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(USAGE_WRITE_LOCK)))
 
 
 def stored_events(session: Session, ids: Sequence[str]) -> dict[str, Row[Any]]:
