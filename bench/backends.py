@@ -8,6 +8,7 @@ scratch copy, dropped afterwards, so the cache keeps exactly its history.
 
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench.config import Config
+
+COPY_ATTEMPTS = 24
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,19 @@ def scratch_copy(source: Place) -> Place:
         return target
     target = _pg_place(source.admin_url, source.name + "_work")
     drop(target)
-    with _admin(source) as admin:
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(target.name), sql.Identifier(source.name)
-            )
-        )
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(target.name), sql.Identifier(source.name)
+    )
+    # Autovacuum may still be connected to a freshly built source: wait for it.
+    for attempt in range(COPY_ATTEMPTS):
+        try:
+            with _admin(source) as admin:
+                admin.execute(statement)
+            return target
+        except psycopg.errors.ObjectInUse:
+            if attempt == COPY_ATTEMPTS - 1:
+                raise
+            time.sleep(5)
     return target
 
 

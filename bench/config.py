@@ -52,9 +52,17 @@ class Config:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description="The benchmark of issue 3; see bench/README.md."
+    )
     add = parser.add_argument
-    add("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000], help="events")
+    add(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1_000_000, 10_000_000],
+        help="events in each history",
+    )
     add("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     add("--windows", type=int, default=200, help="random windows per query")
     add("--naive-windows", type=int, default=20, help="windows for the naive GROUP BY")

@@ -33,6 +33,12 @@ def _notes(config: Config, skipped: list[str], runs: list[dict[str, Any]]) -> li
             "--workers N` with N > 1 hands uvicorn a listening socket created with proto 0 "
             "(Kludex/uvicorn#3149). HTTP latencies and requests/s of this run include it."
         )
+    stale = [f"{run['backend']} {run['size']:,}" for run in runs if run["stale_source"]]
+    if stale:
+        notes.append(
+            f"- The cached databases of {', '.join(stale)} were built by other tally source "
+            "than the one measured (rerun with --rebuild if the storage changed)."
+        )
     if config.smoke:
         notes.append("- **Smoke run**: tiny counts and short runs; the numbers mean nothing.")
     return notes

@@ -5,7 +5,7 @@ from typing import Any
 from bench import backends, importing, ingest, naive, queries, rps, server
 from bench.backends import Place
 from bench.config import Config
-from bench.load import Meta, obtain
+from bench.load import Meta, obtain, source_digest
 from bench.measure import ratio, say, stage, summary_ms
 from tally.db.engine import Database
 
@@ -37,11 +37,32 @@ def _query_latencies(config: Config, database: Database, meta: Meta) -> dict[str
     return found
 
 
+def _http_queries(
+    config: Config, meta: Meta, port: int, keys: server.Keys, found: dict[str, Any]
+) -> None:
+    for query in queries.QUERIES:
+        items = queries.windows(meta, query, config.windows, config.seed)
+        timings = queries.over_http(port, keys.for_query(query.name), items)
+        found[query.name]["http"] = summary_ms(timings)
+
+
+def _http_ingestion(config: Config, meta: Meta, size: int, port: int, key: str) -> list[Any]:
+    """One run per client count, each with its own fresh events."""
+    runs = []
+    for clients in config.clients:
+        seed = config.seed + 1000 + clients
+        events = ingest.fresh_events(meta, seed, config.ingest_count(size), f"http{clients}-")
+        bodies = ingest.encode_batches(events)
+        runs.append(ingest.http_ingest(port, key, bodies, clients))
+        say(f"   {clients} client(s): {runs[-1]['events_per_s']:,.0f} events/s")
+    return runs
+
+
 def _http_part(
     config: Config, work: Place, meta: Meta, size: int, found: dict[str, Any]
 ) -> dict[str, Any]:
-    label = f"{work.backend} {size:,}"
     """HTTP queries, requests/s and HTTP ingestion against one running server."""
+    label = f"{work.backend} {size:,}"
     database = Database(work.url)
     try:
         keys = server.create_keys(database, meta)
@@ -52,25 +73,15 @@ def _http_part(
         if probe > STALL_MS:
             say(f"   WARNING: keep-alive /healthz takes {probe:.0f} ms (see the report's notes)")
         with stage(f"{label}: HTTP queries"):
-            for query in queries.QUERIES:
-                items = queries.windows(meta, query, config.windows, config.seed)
-                timings = queries.over_http(running.port, keys.for_query(query.name), items)
-                found[query.name]["http"] = summary_ms(timings)
+            _http_queries(config, meta, running.port, keys, found)
         with stage(f"{label}: requests/s"):
             window = queries.windows(meta, queries.QUERIES[0], 1, config.seed)[0]
             path = queries.usage_path(window)
             load = rps.measure(
                 running.port, path, keys.company, config.rps_seconds, config.python_load
             )
-        runs = []
         with stage(f"{label}: HTTP ingestion"):
-            for clients in config.clients:
-                events = ingest.fresh_events(
-                    meta, config.seed + 1000 + clients, config.ingest_count(size), f"http{clients}-"
-                )
-                bodies = ingest.encode_batches(events)
-                runs.append(ingest.http_ingest(running.port, keys.platform, bodies, clients))
-                say(f"   {clients} client(s): {runs[-1]['events_per_s']:,.0f} events/s")
+            runs = _http_ingestion(config, meta, size, running.port, keys.platform)
     return {
         "healthz_keepalive_ms": probe,
         "rps": load,
@@ -104,6 +115,7 @@ def run_size(config: Config, backend: str, size: int) -> dict[str, Any]:
         place, meta, built = obtain(config, size, backend)
     result: dict[str, Any] = {"backend": backend, "size": size, "built": built}
     result["meta"] = meta.__dict__
+    result["stale_source"] = meta.source_digest != source_digest()
     try:
         with stage(f"{label}: in-process and naive queries"):
             database = Database(place.url)

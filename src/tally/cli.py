@@ -120,6 +120,7 @@ def serve(
         "log_level": settings.log_level,
         "access_log": False,
         "proxy_headers": settings.forwarded_allow_ips is not None,
+        "http": "tally.server:NoDelayH11Protocol",
         "forwarded_allow_ips": settings.forwarded_allow_ips,
     }
     if workers == 1:

@@ -246,3 +246,29 @@ def test_imported_usage_equals_usage_sent_through_the_api(
     summary = import_events(db, write(tmp_path / f"b.{writer}", events), chunk_size=7)
     assert summary == ImportSummary(events=30, accepted=30)
     assert _report_of(api, imported) == _report_of(api, through_api)
+
+
+def test_unreadable_lines_are_rejected_and_the_rest_goes_on(
+    tmp_path: Path, db: Database, companies: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tally.usage.importer.MAX_LINE_BYTES", 400)
+    acme = companies["acme"]
+    path = tmp_path / "mixed.data"
+    good = [simplejson.dumps(event(acme, f"u{n}")).encode() for n in range(3)]
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + good[0]
+        + b"\n"
+        + b'{"id": "'
+        + b"x" * 900
+        + b'"}\n'
+        + good[1]
+        + b"\n"
+        + b"\xff\xfe not text\n"
+        + good[2]
+    )
+    result = _import(db, path, "--format", "ndjson", "--chunk-size", "1")
+    assert result.exit_code == 1
+    assert "line 2: longer than 400 bytes" in result.stdout
+    assert "line 4: not valid UTF-8" in result.stdout
+    assert "accepted 3, duplicates 0, rejected 2" in result.stdout

@@ -1,5 +1,7 @@
 """`tally verify [--repair]`: aggregates recomputed from the raw events."""
 
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -174,3 +176,55 @@ def test_a_missing_pair_is_reported_and_restored(
     with db.transaction(write=True) as session:
         assert repair(session) == 1
     assert _answers(api) == before
+
+
+def _random_events(rng: random.Random, companies: list[str], start: int) -> list[dict[str, Any]]:
+    """Events in random order across months and around 1970; interviews keep one owner."""
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    found = []
+    for serial in range(start, start + 40):
+        owner, is_test = rng.randrange(len(companies)), rng.random() < 0.1
+        around = base if rng.random() < 0.9 else datetime(1970, 1, 1, tzinfo=UTC)
+        at = around + timedelta(minutes=rng.randrange(-60 * 24 * 200, 60 * 24 * 20))
+        fields: dict[str, Any] = {
+            "costKey": rng.choice(["interview_minutes", "sourcing_enrichment"]),
+            "occurredAt": at.isoformat(),
+            "minutes": Decimal(rng.randrange(0, 5000)) / 100,
+            "isTest": is_test,
+        }
+        if rng.random() < 0.8:
+            fields["interviewId"] = f"iv-{owner}-{is_test}-{rng.randrange(15)}"
+        found.append(event(companies[owner], f"r{serial}", **fields))
+    return found
+
+
+def test_random_traffic_verifies_clean_and_rebuilds_to_the_same_answers(
+    api: Api, db: Database
+) -> None:
+    rng = random.Random(20261127)
+    companies = [api.company("Minutes Co", "minutes"), api.company("Credits Co", "credits")]
+    api.rule(
+        costKey="interview_minutes",
+        baseCost=2,
+        costPerMinute=Decimal("0.25"),
+        effectiveFrom="1960-01-01T00:00:00Z",
+    )
+    api.rule(costKey="sourcing_enrichment", baseCost=1, effectiveFrom="1960-01-01T00:00:00Z")
+    for batch in range(5):
+        api.ingest(*_random_events(rng, companies, batch * 40))
+        for serial in rng.sample(range(batch * 40 + 40), 6):
+            assert api.void(f"r{serial}").status_code == 200
+    windows = [
+        {"start": "1960-01-01", "end": "2027-01-01"},
+        {"start": "1969-12-31T22:30:00Z", "end": "1970-01-02T01:00:00Z"},
+        {"start": "2025-10-15T10:20:00Z", "end": "2026-02-03T07:00:00Z"},
+        {"start": "2026-02-01", "end": "2026-03-01"},
+    ]
+    before = [api.usage(**window).json()["data"] for window in windows]
+    with db.transaction(write=False) as session:
+        assert find_mismatches(session) == []
+    with db.transaction(write=True) as session:
+        for table in ("usage_buckets", "interviews", "usage_pairs"):
+            session.execute(text(f"DELETE FROM {table}"))
+        assert repair(session) > 0
+    assert [api.usage(**window).json()["data"] for window in windows] == before

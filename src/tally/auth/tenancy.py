@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tally.auth.principal import Principal
 from tally.auth.scopes import KeyKind
 from tally.companies import repository
-from tally.companies.models import Company
+from tally.companies.repository import CompanyRef
 from tally.errors import CompanyNotAccessible
 
 NOT_ACCESSIBLE = "company is not accessible with this key"
@@ -19,7 +19,7 @@ NOT_ACCESSIBLE = "company is not accessible with this key"
 
 def visible_companies(
     session: Session, principal: Principal, requested: uuid.UUID | None
-) -> list[Company]:
+) -> list[CompanyRef]:
     """The companies this caller's answer covers.
 
     A company key always sees exactly its own company (a requested id is
@@ -29,11 +29,11 @@ def visible_companies(
     """
     if principal.kind is KeyKind.COMPANY:
         assert principal.company_id is not None
-        own = repository.get_company(session, principal.company_id)
+        own = repository.company_ref(session, principal.company_id)
         return [own] if own is not None else []
     if principal.kind is KeyKind.ATS:
         assert principal.ats_integration_id is not None
-        managed = repository.companies_of_ats(session, principal.ats_integration_id)
+        managed = repository.company_refs_of_ats(session, principal.ats_integration_id)
         if requested is None:
             return managed
         chosen = [company for company in managed if company.id == requested]
@@ -41,8 +41,8 @@ def visible_companies(
             raise CompanyNotAccessible(NOT_ACCESSIBLE)
         return chosen
     if requested is None:
-        return repository.all_companies(session)
-    company = repository.get_company(session, requested)
+        return repository.all_company_refs(session)
+    company = repository.company_ref(session, requested)
     if company is None:
         raise CompanyNotAccessible(NOT_ACCESSIBLE)
     return [company]

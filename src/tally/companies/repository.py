@@ -2,8 +2,9 @@
 
 import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tally.companies.models import AtsIntegration, Company
@@ -17,12 +18,32 @@ def get_ats(session: Session, ats_id: uuid.UUID) -> AtsIntegration | None:
     return session.get(AtsIntegration, ats_id)
 
 
-def companies_of_ats(session: Session, ats_id: uuid.UUID) -> list[Company]:
-    return list(session.scalars(select(Company).where(Company.ats_integration_id == ats_id)))
+class CompanyRef(NamedTuple):
+    """What a usage answer needs of a company (cheaper than loading the entity)."""
+
+    id: uuid.UUID
+    name: str
+    billing_system: str
 
 
-def all_companies(session: Session) -> list[Company]:
-    return list(session.scalars(select(Company)))
+_REF = select(Company.id, Company.name, Company.billing_system)
+
+
+def _refs(session: Session, statement: Select[uuid.UUID, str, str]) -> list[CompanyRef]:
+    return [CompanyRef(*row) for row in session.execute(statement)]
+
+
+def company_ref(session: Session, company_id: uuid.UUID) -> CompanyRef | None:
+    found = _refs(session, _REF.where(Company.id == company_id))
+    return found[0] if found else None
+
+
+def company_refs_of_ats(session: Session, ats_id: uuid.UUID) -> list[CompanyRef]:
+    return _refs(session, _REF.where(Company.ats_integration_id == ats_id))
+
+
+def all_company_refs(session: Session) -> list[CompanyRef]:
+    return _refs(session, _REF)
 
 
 def existing_company_ids(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -109,8 +109,8 @@ def _print_summary(out: Console, summary: ImportSummary) -> None:
     if summary.stopped:
         first = summary.rejections[0]
         out.print(
-            f"stopped at line {first.line} (--strict): nothing of its chunk was stored, "
-            "earlier chunks were",
+            f"stopped at line {first.line} (--strict): nothing of its chunk was stored; "
+            "the chunks before it were committed",
             soft_wrap=True,
         )
     out.print(

@@ -89,8 +89,8 @@ def resolve_format(path: Path, fmt: str | None) -> str:
     return resolved
 
 
-def _lines(handle: BinaryIO) -> Iterator[tuple[int, str | None, int]]:
-    """(line number, text or None when unreadable, bytes read so far)."""
+def _lines(handle: BinaryIO) -> Iterator[tuple[int, str | _BadLine, int]]:
+    """(line number, text or why it is unreadable, bytes read so far)."""
     number = done = 0
     while line := handle.readline(MAX_LINE_BYTES + 1):
         number += 1
@@ -99,13 +99,14 @@ def _lines(handle: BinaryIO) -> Iterator[tuple[int, str | None, int]]:
             while line and not line.endswith(b"\n"):
                 line = handle.readline(MAX_LINE_BYTES)
                 done += len(line)
-            yield number, None, done
+            yield number, _BadLine(f"longer than {MAX_LINE_BYTES} bytes"), done
             continue
         try:
-            text = line.decode("utf-8").removeprefix("\ufeff" if number == 1 else "")
+            text = line.decode("utf-8")
         except UnicodeDecodeError:
-            text = None
-        yield number, text, done
+            yield number, _BadLine("not valid UTF-8"), done
+            continue
+        yield number, text.removeprefix("\ufeff") if number == 1 else text, done
 
 
 def _no_constants(name: str) -> Any:
@@ -167,14 +168,14 @@ class _CsvParser:
         }
 
 
-def _records(handle: BinaryIO, fmt: str) -> Iterator["Record"]:
+def _records(handle: BinaryIO, fmt: str) -> Iterator[Record]:
     """(line, event or rejection, bytes read) per line; None for skipped lines."""
     parse: Callable[[str], dict[str, Any] | None] = (
         _parse_ndjson if fmt == "ndjson" else _CsvParser()
     )
     for number, text, done in _lines(handle):
-        if text is None:
-            yield number, Rejection(number, "not UTF-8 or over 1 MiB"), done
+        if isinstance(text, _BadLine):
+            yield number, Rejection(number, str(text)), done
         elif not text.strip():
             yield number, None, done
         else:

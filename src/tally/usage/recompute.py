@@ -158,7 +158,8 @@ def _summed(parts: Any, granularity: int, start: Any, period: Any) -> Any:
     """Sums of the parts' counters per company, cost key and bucket start."""
     keys = (parts.c.company_id, parts.c.cost_key, start)
     counters = (func.sum(parts.c[name]).label(name) for name in COUNTERS)
-    return select(*keys[:2], _constant(granularity), period, start, *counters).group_by(*keys)
+    columns = (_constant(granularity).label("granularity"), period, start.label("bucket_start"))
+    return select(*keys[:2], *columns, *counters).group_by(*keys)
 
 
 def _insert_sums(session: Session, rows: Any) -> None:

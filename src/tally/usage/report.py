@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tally.companies.models import Company
+from tally.companies.repository import CompanyRef
 from tally.core.instants import format_instant, to_micros
 from tally.core.quantities import from_scaled
 from tally.usage import report_repository
@@ -61,7 +61,7 @@ def _total_field(billing_system: str) -> str:
     return "totalMinutesUsed" if billing_system == "minutes" else "totalCreditsUsed"
 
 
-def _company_entry(company: Company, totals: _CompanyTotals) -> dict[str, Any]:
+def _company_entry(company: CompanyRef, totals: _CompanyTotals) -> dict[str, Any]:
     unit = _amount_field(company.billing_system)
     breakdown = []
     total = 0
@@ -83,7 +83,7 @@ def _company_entry(company: Company, totals: _CompanyTotals) -> dict[str, Any]:
 
 
 def _top_level(
-    ordered: Sequence[Company], totals: dict[uuid.UUID, _CompanyTotals]
+    ordered: Sequence[CompanyRef], totals: dict[uuid.UUID, _CompanyTotals]
 ) -> dict[str, Any]:
     """Sums over companies; each unit appears iff some company bills in it."""
     systems = {company.billing_system for company in ordered}
@@ -111,7 +111,7 @@ def _top_level(
 
 
 def usage_report(
-    session: Session, companies: Sequence[Company], start: datetime, end: datetime
+    session: Session, companies: Sequence[CompanyRef], start: datetime, end: datetime
 ) -> dict[str, Any]:
     """The `data` of GET /billing/usage for these companies over [start, end)."""
     ordered = sorted(companies, key=lambda company: (company.name, str(company.id)))

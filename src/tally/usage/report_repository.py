@@ -14,12 +14,21 @@ from tally.usage.buckets import prefix_lookups
 CHUNK = 500
 COUNTERS = ("events", "minutes", "credits", "interviews")
 
+# SQLite plans the MAX subquery as one seek and the join as a point lookup.
 _LOOKUP_JOIN = (
     " LEFT JOIN usage_buckets l{n} ON l{n}.company_id = p.company_id"
     " AND l{n}.cost_key = p.cost_key AND l{n}.granularity = {m}"
     " AND l{n}.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
     " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
     " AND x.granularity = {m} AND x.bucket_start >= {m} AND x.bucket_start < {m})"
+)
+# PostgreSQL plans the correlated MAX as a hash join over the whole table;
+# a LATERAL ... ORDER BY ... LIMIT 1 is one backward index seek instead.
+_LOOKUP_LATERAL = (
+    " LEFT JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
+    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {m} AND x.bucket_start >= {m} AND x.bucket_start < {m}"
+    " ORDER BY x.bucket_start DESC LIMIT 1) l{n} ON TRUE"
 )
 _RAW = (
     "SELECT company_id, cost_key, 1 AS events, minutes, COALESCE(credits, 0) AS credits,"
@@ -36,7 +45,8 @@ Sums = tuple[uuid.UUID, str | None, int, int, int, int]
 
 def _prefix_statement(driver: Driver, count: int) -> str:
     columns = ", ".join(f"COALESCE(l{n}.{c}, 0)" for n in range(6) for c in COUNTERS)
-    joins = "".join(_LOOKUP_JOIN.format(n=n, m=driver.mark) for n in range(6))
+    join = _LOOKUP_JOIN if driver.sqlite else _LOOKUP_LATERAL
+    joins = "".join(join.format(n=n, m=driver.mark) for n in range(6))
     ids = ", ".join([driver.mark] * count)
     return (
         f"SELECT p.company_id, p.cost_key, {columns} FROM usage_pairs p{joins}"  # noqa: S608
@@ -49,18 +59,23 @@ def _window_sums(driver: Driver, keys: list[Any], window: tuple[int, int]) -> li
     params: list[Any] = []
     for instant in (window[1], window[0]):
         for granularity, low, high in prefix_lookups(instant):
-            params += [granularity, granularity, low, high]
+            params += (
+                [granularity, granularity, low, high] if driver.sqlite else [granularity, low, high]
+            )
     rows = driver.fetchall(_prefix_statement(driver, len(keys)), params + keys)
-    result = []
-    for row in rows:
-        values = row[2:]
-        totals = [
-            sum(values[level * 4 + i] for level in range(3))
-            - sum(values[12 + level * 4 + i] for level in range(3))
-            for i in range(4)
-        ]
-        result.append((row[0], row[1], *totals))
-    return result
+    # Columns: company, cost key, then 4 counters for each of the six seeks,
+    # the three at the window's end first.
+    return [
+        (
+            r[0],
+            r[1],
+            r[2] + r[6] + r[10] - r[14] - r[18] - r[22],
+            r[3] + r[7] + r[11] - r[15] - r[19] - r[23],
+            r[4] + r[8] + r[12] - r[16] - r[20] - r[24],
+            r[5] + r[9] + r[13] - r[17] - r[21] - r[25],
+        )
+        for r in rows
+    ]
 
 
 def _raw_sums(
