@@ -30,6 +30,7 @@ class Config:
     python_load: bool
     smoke: bool
     rebuild: bool
+    bulk: bool
     discard: bool
     tag: str
     pg_admin_url: str
@@ -70,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--out", type=Path, default=REPO / "docs" / "performance.md")
     add("--data-dir", type=Path, default=BENCH_DIR / "data", help="cached databases")
     add("--results-dir", type=Path, default=BENCH_DIR / "results")
-    add("--workers", type=int, default=2, help="tally serve --workers")
+    add("--workers", type=int, default=1, help="tally serve --workers")
     add("--clients", type=int, nargs="+", default=[1, 2, 4], help="concurrent ingest clients")
     add("--ingest-events", type=int, default=None, help="fresh events per ingest run")
     add("--import-events", type=int, default=None, help="events in the import file")
@@ -78,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--python-load", action="store_true", help="never use wrk")
     add("--smoke", action="store_true", help="tiny counts, short runs, no wrk")
     add("--rebuild", action="store_true", help="ignore cached databases")
+    add(
+        "--api-build",
+        action="store_true",
+        help="build histories through full ingestion (slow) instead of bulk + verify --repair",
+    )
     add("--discard", action="store_true", help="delete the databases built by this run")
     add("--tag", default="", help="suffix for PostgreSQL database names")
     add("--pg-admin-url", default=PG_ADMIN_URL)
@@ -109,6 +115,7 @@ def parse(argv: list[str] | None = None) -> Config:
         python_load=args.python_load or smoke,
         smoke=smoke,
         rebuild=args.rebuild,
+        bulk=not args.api_build,
         discard=args.discard,
         tag=args.tag,
         pg_admin_url=args.pg_admin_url,

@@ -131,8 +131,7 @@ def unique_events(sent: Iterable[Mapping[str, Any]]) -> dict[str, Event]:
 
 
 def rule_in_force(event: Event, rules: Sequence[Rule]) -> Rule | None:
-    """The most specific rule in force at occurredAt; among equals, the latest
-    effectiveFrom, and at the same effectiveFrom the rule created last."""
+    """The most specific rule in force at occurredAt, and the latest effectiveFrom among those."""
     best: Rule | None = None
     for rule in rules:
         if rule.cost_key != event.cost_key or rule.effective_from > event.occurred_at:
@@ -147,7 +146,8 @@ def rule_in_force(event: Event, rules: Sequence[Rule]) -> Rule | None:
 
 
 def _outranks(rule: Rule, best: Rule) -> bool:
-    """Rules are given in creation order, so a tie goes to the later one."""
+    """Same level and same effectiveFrom: rules come in creation order, the later one wins
+    (the SPEC is silent on this tie; the property tests never generate it)."""
     if rule.specificity != best.specificity:
         return rule.specificity < best.specificity
     return rule.effective_from >= best.effective_from

@@ -471,6 +471,7 @@ def edges(world: World) -> st.SearchStrategy[datetime]:
 
 
 def _stored_credits(db: Database) -> dict[str, Decimal | None]:
+    """Each stored event's credits (kept as integer millionths), to tell pricing bugs apart."""
     with db.transaction(write=False) as session:
         rows = session.execute(select(UsageEvent.id, UsageEvent.credits)).all()
     return {

@@ -379,6 +379,29 @@ def test_sums_are_exact_and_printed_as_plain_numbers(api: Api) -> None:
     assert [c["breakdownByCostKey"][0]["events"] for c in data["companies"]] == ["3", "2", "4"]
 
 
+def test_credits_are_rounded_half_even_once_on_the_whole_sum(api: Api) -> None:
+    company = api.company("Globex", "credits")
+    for key, base in (("interview_minutes", "0.000001"), ("sourcing_enrichment", "0.000002")):
+        api.rule(
+            costKey=key,
+            baseCost=Decimal(base),
+            costPerMinute=Decimal("0.5"),
+            effectiveFrom=RULES_SINCE,
+        )
+    api.ingest(
+        event(company, minutes=Decimal("0.000001")),
+        event(company, costKey="sourcing_enrichment", minutes=Decimal("0.000001")),
+    )
+    # 0.000001 + 0.0000005 = 0.0000015 rounds up to 0.000002 (rounding the product alone
+    # first would give 0 and a total of 0.000001); 0.000002 + 0.0000005 rounds down.
+    (entry,) = ok(api.usage(start="2026-02-01", end="2026-03-01"))["companies"]
+    assert entry["breakdownByCostKey"] == [
+        {"costKey": "interview_minutes", "events": 1, "creditsUsed": Decimal("0.000002")},
+        {"costKey": "sourcing_enrichment", "events": 1, "creditsUsed": Decimal("0.000002")},
+    ]
+    assert entry["totalCreditsUsed"] == Decimal("0.000004")
+
+
 def test_adjacent_periods_add_up_to_their_union_to_the_last_digit(api: Api) -> None:
     company = api.company("Acme Corp", "minutes")
     amounts = ["0.1", "0.2", "0.000001", "9999.999999", "12.5"]

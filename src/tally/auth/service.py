@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from tally.auth import keys, repository
-from tally.auth.models import ApiKey
 from tally.auth.principal import Principal
+from tally.auth.repository import KeyRecord
 from tally.auth.scopes import KeyKind, Scope
 from tally.errors import InvalidApiKey
 
@@ -31,7 +31,7 @@ def _ip_allowed(allowed: list[str] | None, client_ip: str | None) -> bool:
     return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowed)
 
 
-def _usable(key: ApiKey, client_ip: str | None, now: datetime) -> bool:
+def _usable(key: KeyRecord, client_ip: str | None, now: datetime) -> bool:
     if key.revoked_at is not None:
         return False
     if key.expires_at is not None and key.expires_at <= now:
@@ -41,7 +41,7 @@ def _usable(key: ApiKey, client_ip: str | None, now: datetime) -> bool:
 
 def authenticate(
     session: Session, raw_key: str | None, client_ip: str | None, now: datetime
-) -> tuple[Principal, ApiKey]:
+) -> tuple[Principal, KeyRecord]:
     """The principal of a valid key; InvalidApiKey for anything else."""
     if raw_key is None or not keys.is_well_formed(raw_key):
         raise InvalidApiKey(INVALID_KEY_MESSAGE)
@@ -61,7 +61,7 @@ def authenticate(
     return principal, key
 
 
-def needs_touch(key: ApiKey, now: datetime, resolution_seconds: int) -> bool:
+def needs_touch(key: KeyRecord, now: datetime, resolution_seconds: int) -> bool:
     """Whether lastUsedAt is stale enough to be worth a write."""
     if key.last_used_at is None:
         return True

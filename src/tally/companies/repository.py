@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tally.companies.models import AtsIntegration, Company
@@ -33,9 +33,12 @@ def _refs(session: Session, statement: Select[uuid.UUID, str, str]) -> list[Comp
     return [CompanyRef(*row) for row in session.execute(statement)]
 
 
+_REF_BY_ID = _REF.where(Company.id == bindparam("company_id"))
+
+
 def company_ref(session: Session, company_id: uuid.UUID) -> CompanyRef | None:
-    found = _refs(session, _REF.where(Company.id == company_id))
-    return found[0] if found else None
+    row = session.execute(_REF_BY_ID, {"company_id": company_id}).first()
+    return CompanyRef(*row) if row is not None else None
 
 
 def company_refs_of_ats(session: Session, ats_id: uuid.UUID) -> list[CompanyRef]:

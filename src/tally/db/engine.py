@@ -48,12 +48,12 @@ def _configure_sqlite(engine: Engine) -> None:
 def build_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False}, pool_size=8, **kwargs
-        )
+        options = {"pool_size": 8} | kwargs
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+    options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True} | kwargs
+    return create_engine(url, **options)
 
 
 class Database:
@@ -66,6 +66,17 @@ class Database:
         write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
+        # One connection for the event loop's own tiny reads (authentication):
+        # the loop is a single thread, so it never waits for this pool, and
+        # these reads skip the hop to a worker thread.
+        self.loop_engine = build_engine(self.url, pool_size=1, max_overflow=0)
+        self._loop = sessionmaker(self.loop_engine, expire_on_commit=False)
+
+    def session(self, *, write: bool) -> Session:
+        """A session whose transaction begins at its first statement (no I/O here)."""
+        session = (self._write if write else self._read)()
+        session.begin()
+        return session
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Session]:
@@ -74,5 +85,12 @@ class Database:
         with factory() as session, session.begin():
             yield session
 
+    @contextmanager
+    def loop_read(self) -> Iterator[Session]:
+        """A short read transaction for code running on the event loop itself."""
+        with self._loop() as session, session.begin():
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.loop_engine.dispose()

@@ -33,7 +33,6 @@ from tally.errors import EventConflict, InvalidEvents, NoCreditPricing
 from tally.usage.ingest import MAX_BATCH, ingest
 from tally.usage.schemas import EventIn
 
-FORMATS = ("ndjson", "csv")
 EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
 # The SPEC's event fields, in the wire schema's order.
 CSV_FIELDS = tuple(info.alias or name for name, info in EventIn.model_fields.items())
@@ -84,7 +83,7 @@ class ImportSummary:
 def resolve_format(path: Path, fmt: str | None) -> str:
     """The given format, else the one the file extension names."""
     resolved = fmt or EXTENSIONS.get(path.suffix.lower())
-    if resolved not in FORMATS:
+    if resolved not in ("ndjson", "csv"):
         raise ImportFailed(f"cannot tell the format of {path.name}; give --format ndjson|csv")
     return resolved
 
@@ -273,30 +272,31 @@ class _Importer:
             if record is None:
                 continue
             self.summary.events += 1
-            if isinstance(record, Rejection) and self.strict:
-                return self.stop_before(pending, record)
-            if isinstance(record, Rejection):
-                self.summary.reject(record)
-            else:
+            if not isinstance(record, Rejection):
                 pending.append((line, record))
+            elif self.strict:
+                self.stop_before(pending, record)
+                return
+            else:
+                self.summary.reject(record)
             if len(pending) >= chunk_size:
                 if not self.flush(pending):
-                    return None
+                    return
                 pending = []
                 progress(done)
         self.flush(pending)
-        return None
 
 
 def import_events(
     database: Database,
-    path: Path,
+    path: Path | str,
     fmt: str | None = None,
     strict: bool = False,
     chunk_size: int = MAX_BATCH,
     on_progress: Progress | None = None,
 ) -> ImportSummary:
     """Import a file of events; on_progress gets the bytes read after each chunk."""
+    path = Path(path)
     fmt = resolve_format(path, fmt)
     if not 1 <= chunk_size <= MAX_BATCH:
         raise ImportFailed(f"the chunk size must be 1 to {MAX_BATCH}")

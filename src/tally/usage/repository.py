@@ -240,6 +240,10 @@ def mark_voided(session: Session, event_id: str, at: int) -> None:
     session.execute(update(events).where(events.c.id == event_id).values(voided_at=at))
 
 
+def _code_point_order(session: Session, column: Any) -> Any:
+    return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+
+
 def first_counted_event(session: Session, interview_id: str) -> Row[Any, Any, Any] | None:
     """The interview's earliest event that is neither a test nor voided."""
     return session.execute(
@@ -249,6 +253,8 @@ def first_counted_event(session: Session, interview_id: str) -> Row[Any, Any, An
             events.c.is_test.is_(False),
             events.c.voided_at.is_(None),
         )
-        .order_by(events.c.occurred_at, events.c.id)
+        # Code-point order of ids, as ingestion compares them in Python
+        # (PostgreSQL's default collation may order them otherwise).
+        .order_by(events.c.occurred_at, _code_point_order(session, events.c.id))
         .limit(1)
     ).first()
