@@ -10,6 +10,8 @@ from rich.console import Console
 from tally.auth import admin as keys_admin
 from tally.auth.schemas import KeyIn
 from tally.auth.scopes import KeyKind, Scope
+from tally.cli_options import DatabaseOption
+from tally.cli_options import database_url as database_url_of
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.db.migrate import upgrade
@@ -29,19 +31,6 @@ app.add_typer(usage_cli.events_app, name="events")
 app.command("verify")(usage_cli.verify)
 err = Console(stderr=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="TALLY_DATABASE_URL",
-        help="SQLAlchemy URL; default sqlite:///tally.db, postgresql://... for PostgreSQL.",
-    ),
-]
-
-
-def _url(database_url: str | None) -> str:
-    return database_url or get_settings().database_url
-
 
 def _fail(exc: TallyError) -> None:
     err.print(f"[red]error[/red] {exc.code}: {exc.message}")
@@ -51,7 +40,7 @@ def _fail(exc: TallyError) -> None:
 @app.command()
 def migrate(database_url: DatabaseOption = None) -> None:
     """Bring the database to the latest schema."""
-    upgrade(_url(database_url))
+    upgrade(database_url_of(database_url))
     err.print("database is at the latest schema")
 
 
@@ -66,7 +55,7 @@ def keys_create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Create an API key and print only the key (for scripts)."""
-    url = _url(database_url)
+    url = database_url_of(database_url)
     upgrade(url)
     database = Database(url)
     try:
@@ -107,7 +96,7 @@ def serve(
 
     from tally.app import create_app
 
-    settings = get_settings().model_copy(update={"database_url": _url(database_url)})
+    settings = get_settings().model_copy(update={"database_url": database_url_of(database_url)})
     upgrade(settings.database_url)
     if demo:
         from tally.demo import run_demo
@@ -137,7 +126,7 @@ def demo(database_url: DatabaseOption = None) -> None:
     from tally.demo import run_demo
 
     settings = get_settings()
-    url = _url(database_url)
+    url = database_url_of(database_url)
     upgrade(url)
     if not run_demo(url, settings.host, settings.port):
         raise typer.Exit(1)

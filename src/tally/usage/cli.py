@@ -24,23 +24,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tally.cli_options import DatabaseOption
+from tally.cli_options import database_url as database_url_of
 from tally.db.engine import Database
 from tally.db.migrate import upgrade
-from tally.settings import get_settings
 from tally.usage import verify as checks
 from tally.usage.importer import ImportFailed, ImportSummary, import_events
 from tally.usage.ingest import MAX_BATCH
 
 events_app = typer.Typer(help="Usage events.", no_args_is_help=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="TALLY_DATABASE_URL",
-        help="SQLAlchemy URL; default sqlite:///tally.db, postgresql://... for PostgreSQL.",
-    ),
-]
 SHOWN = 100
 
 
@@ -50,7 +43,7 @@ class FileFormat(StrEnum):
 
 
 def _database(database_url: str | None) -> Database:
-    url = database_url or get_settings().database_url
+    url = database_url_of(database_url)
     upgrade(url)
     return Database(url)
 

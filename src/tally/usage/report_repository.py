@@ -43,50 +43,50 @@ _RAW = (
 Sums = tuple[uuid.UUID, str | None, int, int, int, int]
 
 
-def _prefix_statement(driver: Driver, count: int) -> str:
-    columns = ", ".join(f"COALESCE(l{n}.{c}, 0)" for n in range(6) for c in COUNTERS)
+def _difference(counter: str) -> str:
+    """cum(end) - cum(start) of one counter: seeks 0-2 are at the end, 3-5 at the start."""
+
+    def seek(n: int) -> str:
+        return f"COALESCE(l{n}.{counter}, 0)"
+
+    return f"{seek(0)} + {seek(1)} + {seek(2)} - {seek(3)} - {seek(4)} - {seek(5)}"
+
+
+def _window_part(driver: Driver, ids: str, window: tuple[int, int]) -> tuple[str, list[Any]]:
+    """Per pair in scope: cum(end) - cum(start), from three seeks at each end."""
+    columns = ", ".join(f"{_difference(c)} AS {c}" for c in COUNTERS)
     join = _LOOKUP_JOIN if driver.sqlite else _LOOKUP_LATERAL
     joins = "".join(join.format(n=n, m=driver.mark) for n in range(6))
-    ids = ", ".join([driver.mark] * count)
-    return (
-        f"SELECT p.company_id, p.cost_key, {columns} FROM usage_pairs p{joins}"  # noqa: S608
-        f" WHERE p.company_id IN ({ids})"
-    )
-
-
-def _window_sums(driver: Driver, keys: list[Any], window: tuple[int, int]) -> list[tuple[Any, ...]]:
-    """Per pair: cum(end) - cum(start) from three seeks at each end."""
     params: list[Any] = []
     for instant in (window[1], window[0]):
         for granularity, low, high in prefix_lookups(instant):
-            params += (
-                [granularity, granularity, low, high] if driver.sqlite else [granularity, low, high]
-            )
-    rows = driver.fetchall(_prefix_statement(driver, len(keys)), params + keys)
-    # Columns: company, cost key, then 4 counters for each of the six seeks,
-    # the three at the window's end first.
-    return [
-        (
-            r[0],
-            r[1],
-            r[2] + r[6] + r[10] - r[14] - r[18] - r[22],
-            r[3] + r[7] + r[11] - r[15] - r[19] - r[23],
-            r[4] + r[8] + r[12] - r[16] - r[20] - r[24],
-            r[5] + r[9] + r[13] - r[17] - r[21] - r[25],
-        )
-        for r in rows
-    ]
+            # SQLite's form names the granularity twice (join and subquery).
+            params += ([granularity] if driver.sqlite else []) + [granularity, low, high]
+    statement = (
+        f"SELECT p.company_id, p.cost_key, {columns} FROM usage_pairs p{joins}"  # noqa: S608
+        f" WHERE p.company_id IN ({ids})"
+    )
+    return statement, params
 
 
-def _raw_sums(
-    driver: Driver, keys: list[Any], edges: Sequence[tuple[int, int]]
-) -> list[tuple[Any, ...]]:
+def _statement(
+    driver: Driver,
+    keys: list[Any],
+    edges: Sequence[tuple[int, int]],
+    window: tuple[int, int] | None,
+) -> tuple[str, list[Any]]:
+    """One statement for the whole window: the running totals and the raw edges."""
     ids = ", ".join([driver.mark] * len(keys))
-    rows: list[tuple[Any, ...]] = []
+    parts: list[str] = []
+    params: list[Any] = []
+    if window is not None:
+        part, part_params = _window_part(driver, ids, window)
+        parts.append(part)
+        params += part_params + keys
     for low, high in edges:
-        statement = _RAW.format(ids=ids, m=driver.mark)
-        rows += driver.fetchall(statement, [*keys, low, high, *keys, low, high])
-    return rows
+        parts.append(_RAW.format(ids=ids, m=driver.mark))
+        params += [*keys, low, high, *keys, low, high]
+    return " UNION ALL ".join(parts), params
 
 
 def sums(
@@ -104,8 +104,5 @@ def sums(
         part = company_ids[offset : offset + CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
         back = dict(zip(keys, part, strict=True))
-        rows = _raw_sums(driver, keys, edges)
-        if window is not None:
-            rows += _window_sums(driver, keys, window)
-        for row in rows:
+        for row in driver.fetchall(*_statement(driver, keys, edges, window)):
             yield back[row[0]], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5])
