@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -104,6 +105,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Worker threads for the synchronous routes: as many as the database
+        # pool has connections (more would only wait for one), and each extra
+        # thread costs memory (a malloc arena of its own).
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
         if owned:
             db.dispose()

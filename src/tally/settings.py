@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # How stale lastUsedAt may get before a request writes it again (seconds).
     last_used_resolution_seconds: int = 60
     log_level: str = "info"
+    # Threads serving synchronous routes; the SQLite pool holds 8 connections.
+    worker_threads: int = 8
     # Addresses of reverse proxies whose X-Forwarded-For is trusted (comma
     # separated, or "*"). Unset: the peer address is the client, always, so
     # allowedIps cannot be bypassed with a forged header.
