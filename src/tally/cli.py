@@ -1,6 +1,7 @@
 """The `tally` command: thin wrappers over the services."""
 
 import os
+import sys
 import uuid
 from typing import Annotated, Any
 
@@ -81,6 +82,20 @@ def keys_create(
     typer.echo(raw)
 
 
+def _limit_malloc_arenas() -> None:
+    """Restart once with MALLOC_ARENA_MAX=2 unless the environment sets it.
+
+    glibc gives each thread that allocates its own malloc arena and rarely
+    returns their free memory; a server whose worker threads parse 1,000-event
+    batches grew by 150 MB that way. The variable is read only at process
+    start, hence the restart (same interpreter, same arguments).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or sys.platform != "linux":
+        return
+    os.environ["MALLOC_ARENA_MAX"] = "2"
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - our own command line, re-run
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
@@ -92,6 +107,7 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Migrate the database and serve the API (/docs, /openapi.json, /healthz)."""
+    _limit_malloc_arenas()
     import uvicorn
 
     from tally.app import create_app

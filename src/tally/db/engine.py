@@ -35,9 +35,9 @@ def _configure_sqlite(engine: Engine) -> None:
         # FULL: a commit is on disk before the answer goes out.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
-        # 16 MB of page cache per connection (the default is 2 MB); with at
-        # most 8 + 1 connections that bounds page caches to 144 MB.
-        cursor.execute("PRAGMA cache_size=-16000")
+        # 12 MB of page cache per connection (the default is 2 MB); with at
+        # most 8 + 1 connections that bounds page caches to 108 MB.
+        cursor.execute("PRAGMA cache_size=-12000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
