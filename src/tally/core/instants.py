@@ -6,7 +6,7 @@ and PostgreSQL, and it carries microseconds exactly.
 """
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_SECOND = 1_000_000
@@ -95,8 +95,3 @@ def next_month(moment: datetime) -> datetime:
     if moment.month == 12:
         return datetime(moment.year + 1, 1, 1, tzinfo=UTC)
     return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
-
-
-def start_of_day(moment: datetime) -> datetime:
-    day: date = moment.astimezone(UTC).date()
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -6,10 +6,9 @@ integers scaled by 10**6 keeps every sum exact in SQL on both databases
 parsing input, pricing, and rendering JSON.
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 SCALE = 1_000_000
-_QUANTUM = Decimal("0.000001")
 
 
 class QuantityError(ValueError):
@@ -35,11 +34,6 @@ def to_scaled(number: Decimal) -> int:
     if scaled != scaled.to_integral_value():
         raise QuantityError("at most 6 decimal places")
     return int(scaled)
-
-
-def round_to_scaled(number: Decimal) -> int:
-    """Millionths, rounded half-even to six places (used for prices)."""
-    return int(number.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN) * SCALE)
 
 
 def from_scaled(scaled: int) -> Decimal:

@@ -62,14 +62,6 @@ def ceil_hour(micros: int) -> int:
     return micros if floor == micros else floor + MICROS_PER_HOUR
 
 
-def bucket_start(granularity: int, micros: int) -> int:
-    if granularity == HOUR:
-        return floor_hour(micros)
-    if granularity == DAY:
-        return floor_day(micros)
-    return floor_month(micros)
-
-
 def period(granularity: int, start: int) -> tuple[int, int]:
     """The period [low, high) whose running total a bucket row carries."""
     if granularity == HOUR:
