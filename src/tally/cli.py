@@ -24,7 +24,7 @@ from tally.auth import admin as keys_admin
 from tally.auth.models import ApiKey
 from tally.auth.schemas import KeyIn
 from tally.auth.scopes import KeyKind, Scope
-from tally.cli_errors import CliError, describe
+from tally.cli_errors import CliError, debugging, describe, one_line_errors
 from tally.cli_options import DatabaseOption, migrated_database
 from tally.core.instants import format_instant, utcnow
 from tally.db.engine import Database
@@ -40,7 +40,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_cli.events_app, name="events")
-app.command("verify")(usage_cli.verify)
+app.command("verify")(one_line_errors(usage_cli.verify))
 err = Console(stderr=True)
 
 
@@ -75,6 +75,7 @@ def _root(
 
 
 @app.command()
+@one_line_errors
 def migrate(database_url: DatabaseOption = None) -> None:
     """Bring the database to the latest schema."""
     migrated_database(database_url)
@@ -82,6 +83,7 @@ def migrate(database_url: DatabaseOption = None) -> None:
 
 
 @keys_app.command("create")
+@one_line_errors
 def keys_create(
     kind: Annotated[KeyKind, typer.Option(help="company, ats or platform")],
     scope: Annotated[list[Scope], typer.Option(help="repeat for several scopes")],
@@ -149,6 +151,7 @@ def _keys_table(keys: list[dict[str, Any]]) -> Table:
 
 
 @keys_app.command("list")
+@one_line_errors
 def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON array, for scripts")] = False,
     database_url: DatabaseOption = None,
@@ -168,6 +171,7 @@ def keys_list(
 
 
 @keys_app.command("revoke")
+@one_line_errors
 def keys_revoke(
     key_id: Annotated[uuid.UUID, typer.Argument(metavar="ID", help="the key's id (keys list)")],
     database_url: DatabaseOption = None,
@@ -226,6 +230,7 @@ def _check_address(host: str, port: int) -> None:
 
 
 @app.command()
+@one_line_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="port to listen on")] = None,
@@ -269,6 +274,7 @@ def serve(
 
 
 @app.command()
+@one_line_errors
 def demo(database_url: DatabaseOption = None) -> None:
     """Fill an empty database with demo data; print a key of each kind and a curl line."""
     from tally.demo import run_demo
@@ -286,8 +292,8 @@ def main(args: list[str] | None = None) -> None:
     except NoArgsIsHelpError as exc:
         exc.show()  # the help text, as `tally` alone has always printed
         sys.exit(exc.exit_code)
-    except (Exception, KeyboardInterrupt) as exc:
-        if os.environ.get("TALLY_DEBUG") == "1":
+    except (Exception, KeyboardInterrupt) as exc:  # usage errors; commands report their own
+        if debugging():
             raise
         message, status = describe(exc)
         typer.echo(f"error: {message}", err=True)

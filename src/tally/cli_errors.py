@@ -13,8 +13,10 @@ A message never holds SQL, statement parameters or keys: database errors are
 reduced to the first line of the driver's message, and URLs lose their password.
 """
 
-from collections.abc import Iterable
-from typing import Any
+import functools
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from alembic.util import CommandError
@@ -33,6 +35,10 @@ INTERRUPTED = 130
 URL_HELP = (
     "give --database-url or TALLY_DATABASE_URL as sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
 )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class CliError(Exception):
@@ -122,3 +128,32 @@ def describe(exc: BaseException) -> tuple[str, int]:
         "run again with TALLY_DEBUG=1 to see the traceback and report it",
         INTERNAL,
     )
+
+
+def debugging() -> bool:
+    """TALLY_DEBUG=1: let exceptions through, with their traceback (for developers)."""
+    return os.environ.get("TALLY_DEBUG") == "1"
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print the one line for exc and exit with its status."""
+    message, status = describe(exc)
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(status) from exc
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command so that whatever it raises ends as one line and an exit status."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if debugging():
+                raise
+            fail(exc)
+
+    return run
