@@ -57,7 +57,8 @@ def parse_instant(text: str, *, require_offset: bool) -> datetime:
     require_offset is set (event timestamps must say which instant they mean).
     """
     text = text.strip()
-    if not text or len(text) > 64:
+    # fromisoformat stops at a NUL ("...Z\x00garbage" parses): printable ASCII only.
+    if not text or len(text) > 64 or not (text.isascii() and text.isprintable()):
         raise InstantError("expected an ISO 8601 date or date-time")
     if "." in text or "," in text:
         _check_fraction(text)
