@@ -51,14 +51,12 @@ class CliError(Exception):
 
 
 def redact(url: str) -> str:
-    """The URL to show people: its password (and any password parameter) hidden."""
+    """The URL to show people: without its password (nor any password parameter)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         return "(an unparsable URL)"
-    query = {
-        name: "***" if "password" in name.lower() else value for name, value in parsed.query.items()
-    }
+    query = {name: value for name, value in parsed.query.items() if "password" not in name.lower()}
     return parsed.set(query=query).render_as_string(hide_password=True)
 
 
