@@ -54,6 +54,8 @@ def test_to_scaled_agrees_with_exact_rationals(number: Decimal) -> None:
         ("1e-999999", "at most 6 decimal places"),
         ("1e-999999999", "at most 6 decimal places"),
         ("2.00000000000000001", "at most 6 decimal places"),
+        # 31 digits: the default context would round it to 2 and accept it.
+        ("2.000000000000000000000000000001", "at most 6 decimal places"),
         ("1" * 100_000, "too large"),
     ],
 )
@@ -71,6 +73,7 @@ def test_extreme_exponents_are_refused_quickly_and_by_name(text: str, message: s
         ("1.500000000000000000000000000000000000", 1_500_000),
         ("1E+3", 1_000_000_000),
         ("999999999999.999999", 999_999_999_999_999_999),
+        ("1" + "0" * 100 + "E-100", 1_000_000),
     ],
 )
 def test_zeros_and_trailing_zeros_are_exact(text: str, scaled: int) -> None:

@@ -5,19 +5,23 @@ integers scaled by 10**6 keeps every sum exact in SQL on both databases
 (SQLite has no decimal type) and in Python. Decimal appears only at the edges:
 parsing input, pricing, and rendering JSON.
 
-Input can hold any exponent (`1e999999`, `1e-999999999`): Decimal arithmetic
-on such a number overflows the context (an exception) or underflows to 0 (a
-silent rounding). So a number is scaled from its digits and exponent with
-integer arithmetic only, after its size has been checked.
+Input can hold any exponent (`1e999999`, `1e-999999999`) and any number of
+digits: Decimal arithmetic on such a number in the default context overflows
+(an exception), underflows to 0 or rounds to 28 digits (silent rounding). So
+the size is checked from the leading digit's exponent first, and the scaling
+runs in a context of 18 digits that traps Inexact: any rounding, underflow
+included, is a refusal, never a silent change of the number.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
 SCALE = 1_000_000
 PLACES = 6
 # Far above every bound of the SPEC (10,000 minutes, amounts below 10**9) and
 # well inside a BIGINT of millionths (9.2 * 10**12 whole units).
 MAX_INTEGER_DIGITS = 12
+# Wide enough for every accepted number in millionths; any rounding raises Inexact.
+_EXACT = Context(prec=MAX_INTEGER_DIGITS + PLACES, traps=[Inexact, InvalidOperation, Overflow])
 
 
 class QuantityError(ValueError):
@@ -40,25 +44,18 @@ def to_decimal(value: object) -> Decimal:
 def to_scaled(number: Decimal) -> int:
     """Millionths of an exact number with at most six decimal places.
 
-    Exact for every finite Decimal: no context rounding, no overflow.
+    Exact for every finite Decimal: no overflow, and any rounding is an error.
     """
     if not number.is_finite():
         raise QuantityError("must be finite")
-    sign, digits, exponent = number.as_tuple()
-    if not isinstance(exponent, int):  # pragma: no cover - finite numbers have one
-        raise QuantityError("must be finite")
-    if not any(digits):
-        return 0  # 0, -0, 0E+999999, 0E-999999 are all zero
-    coefficient = "".join(map(str, digits))
-    significant = coefficient.rstrip("0")
-    exponent += len(coefficient) - len(significant)
-    # Both checks come before any arithmetic, so the integer below is small.
-    if exponent < -PLACES:
-        raise QuantityError(f"at most {PLACES} decimal places")
-    if len(significant) + exponent > MAX_INTEGER_DIGITS:
+    if number.is_zero():
+        return 0  # 0, -0, 0E+999999, 0E-999999
+    if number.adjusted() >= MAX_INTEGER_DIGITS:  # the leading digit's power of ten
         raise QuantityError(f"too large (at most {MAX_INTEGER_DIGITS} digits before the point)")
-    scaled: int = int(significant) * 10 ** (exponent + PLACES)
-    return -scaled if sign else scaled
+    try:
+        return int(_EXACT.to_integral_exact(_EXACT.scaleb(number, PLACES)))
+    except Inexact as exc:  # a seventh decimal, or more digits than the context holds
+        raise QuantityError(f"at most {PLACES} decimal places") from exc
 
 
 def from_scaled(scaled: int) -> Decimal:
