@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from httpx2 import Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tally.db.engine import Database
 from tests.factories import Api, event
@@ -77,6 +79,61 @@ def test_minutes_with_extreme_exponents_are_422_naming_minutes(
     assert [(item["index"], item["field"]) for item in error["details"]["errors"]] == [
         (1, "minutes")
     ]
+
+
+# JSON number literals of every shape: sign, digits, fraction, exponent of any size.
+NUMBERS = st.builds(
+    lambda sign, whole, fraction, exponent: f"{sign}{whole}{fraction}{exponent}",
+    st.sampled_from(["", "-"]),
+    st.from_regex(r"(0|[1-9][0-9]{0,40})", fullmatch=True),
+    st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,40}", fullmatch=True)),
+    st.one_of(
+        st.just(""),
+        st.builds(
+            lambda e, sign, n: f"{e}{sign}{n}",
+            st.sampled_from("eE"),
+            st.sampled_from(["", "+", "-"]),
+            st.integers(0, 10**10),
+        ),
+    ),
+)
+
+
+def millionths(literal: str) -> int | None:
+    """The literal in millionths by string arithmetic, None past 6 decimals or 10**14."""
+    mantissa, _, exponent_text = literal.lower().partition("e")
+    sign = -1 if mantissa.startswith("-") else 1
+    whole, _, fraction = mantissa.lstrip("-").partition(".")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    significant = digits.rstrip("0")
+    exponent = int(exponent_text or 0) - len(fraction) + len(digits) - len(significant)
+    if exponent < -6 or len(significant) + exponent > 14:
+        return None
+    return sign * int(significant) * 10 ** (exponent + 6)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(number=NUMBERS)
+def test_any_json_number_as_minutes_is_stored_exactly_or_refused_by_name(
+    api: Api, db: Database, acme: str, number: str
+) -> None:
+    body = '{"events": [{"id": "n-%s", "companyId": "%s", "costKey": "interview_minutes", '
+    body += '"occurredAt": "2026-02-10T10:00:00Z", "minutes": %s}]}'
+    scaled = millionths(number)
+    acceptable = scaled is not None and 0 <= scaled <= 10_000 * 10**6
+    before = snapshot(db)
+    response = raw_events(api, body % (abs(hash(number)), acme, number))
+    if acceptable:
+        assert response.status_code == 200, (number, response.text)
+    else:
+        refused(response, 422, "INVALID_EVENTS", "minutes")
+        assert snapshot(db) == before
 
 
 def test_an_integer_of_5000_digits_is_a_400_not_a_500(api: Api, db: Database, acme: str) -> None:
