@@ -1,5 +1,6 @@
 """`tally events import`: files of events through the same ingestion as the API."""
 
+import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -272,3 +273,96 @@ def test_unreadable_lines_are_rejected_and_the_rest_goes_on(
     assert "line 2: longer than 400 bytes" in result.stdout
     assert "line 4: not valid UTF-8" in result.stdout
     assert "accepted 3, duplicates 0, rejected 2" in result.stdout
+
+
+# --- hostile lines: the right column, and nothing crashes the import ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        # Truncated: the column where the line stops (characters, from 1), not "column 1".
+        ('{"id": "ev-1", "minutes": 1', "invalid JSON: the line ends early (Expecting ',' "),
+        ('{"id": "ev-1", "minu', "invalid JSON: Unterminated string starting"),
+        ('{"id": "ev-1", ', "invalid JSON: the line ends early (Expecting property name "),
+        ('{"id": "é-1",, "x": 1}', "invalid JSON: Expecting property name "),
+        ('{"a": 1} x', "invalid JSON: Extra data "),
+    ],
+)
+def test_a_bad_json_line_names_the_column_where_it_goes_wrong(
+    tmp_path: Path, db: Database, line: str, reason: str
+) -> None:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        column = exc.pos + 1  # json's own position on the line alone
+    path = tmp_path / "bad.ndjson"
+    for ending in ("\n", "\r\n"):
+        path.write_text(f"\n{line}{ending}", newline="")
+        summary = import_events(db, path)
+        (rejection,) = summary.rejections
+        assert rejection.line == 2
+        assert rejection.reason.startswith(reason), rejection.reason
+        assert rejection.reason.endswith(f" at column {column}"), rejection.reason
+
+
+def test_a_truncated_last_line_without_a_line_break(tmp_path: Path, db: Database) -> None:
+    path = tmp_path / "cut.ndjson"
+    path.write_text('{"id": "ev-1", "minutes": 1')
+    (rejection,) = import_events(db, path).rejections
+    assert rejection == Rejection(
+        1, "invalid JSON: the line ends early (Expecting ',' delimiter) at column 28"
+    )
+
+
+HOSTILE_MINUTES = ["1e999999", "-1e999999", "1e-999999", "1E+999999999", "1e-999999999", "1e13"]
+
+
+@pytest.mark.parametrize("writer", ["ndjson", "csv"])
+def test_huge_and_tiny_exponents_reject_their_line_and_import_the_others(
+    tmp_path: Path, db: Database, api: Api, companies: dict[str, str], writer: str
+) -> None:
+    acme = companies["acme"]
+    if writer == "ndjson":
+        lines = [
+            simplejson.dumps(event(acme, f"h{n}")).replace('"minutes": 10', f'"minutes": {value}')
+            for n, value in enumerate(HOSTILE_MINUTES)
+        ]
+        lines.insert(2, simplejson.dumps(event(acme, "ok-1")))
+        lines.append(simplejson.dumps(event(acme, "ok-2", minutes=Decimal("-0"))))
+        lines.append('{"id": "deep", "minutes": ' + "[" * 100_000 + "}")
+        lines.append('{"id": "long", "minutes": ' + "9" * 5000 + "}")
+        path = tmp_path / "hostile.ndjson"
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        header = ",".join(CSV_FIELDS)
+        rows = [_csv_row(event(acme, f"h{n}"), value) for n, value in enumerate(HOSTILE_MINUTES)]
+        rows.insert(2, _csv_row(event(acme, "ok-1"), "10"))
+        rows.append(_csv_row(event(acme, "ok-2"), "-0"))
+        path = tmp_path / "hostile.csv"
+        path.write_text("\n".join([header, *rows]) + "\n")
+    summary = import_events(db, path, chunk_size=3)
+    assert summary.accepted == 2
+    rejected = len(HOSTILE_MINUTES) + (2 if writer == "ndjson" else 0)
+    assert summary.rejected == rejected
+    for rejection in summary.rejections[: len(HOSTILE_MINUTES)]:
+        assert rejection.reason.startswith("minutes: "), rejection
+    stored = {item["costKey"]: item for item in _report_of(api, acme)["breakdownByCostKey"]}
+    # 2 events stored before + ok-1 (10 minutes) + ok-2 (-0 is zero).
+    assert stored["interview_minutes"]["events"] == 4
+
+
+def _csv_row(line: dict[str, Any], minutes: str) -> str:
+    return ",".join(
+        minutes if name == "minutes" else _csv_cell(line.get(name, "")) for name in CSV_FIELDS
+    )
+
+
+def test_the_cli_survives_1e999999(tmp_path: Path, db: Database, companies: dict[str, str]) -> None:
+    path = tmp_path / "e.ndjson"
+    ok = simplejson.dumps(event(companies["acme"], "fine"))
+    path.write_text(ok.replace('"fine"', '"bad"').replace(": 10", ": 1e999999") + "\n" + ok + "\n")
+    result = _import(db, path)
+    assert result.exit_code == 1, result.output
+    assert "line 1: minutes: " in result.stdout
+    assert "accepted 1, duplicates 0, rejected 1" in result.stdout

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tally.auth.scopes import KeyKind, Scope
+from tally.core.instants import UtcInstant
+from tally.core.text import NoNul
 
 
 def _network(value: str) -> str:
@@ -23,12 +25,14 @@ Network = Annotated[str, AfterValidator(_network)]
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+    ]
     kind: KeyKind
     company_id: uuid.UUID | None = Field(default=None, alias="companyId")
     ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
     scopes: list[Scope] = Field(min_length=1, max_length=3)
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    expires_at: UtcInstant | None = Field(default=None, alias="expiresAt")
     allowed_ips: list[Network] | None = Field(default=None, alias="allowedIps", max_length=100)
     rate_limit_per_minute: int | None = Field(
         default=None, alias="rateLimitPerMinute", ge=1, le=1_000_000

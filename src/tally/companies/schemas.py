@@ -6,9 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tally.core.text import NoNul
+
 BillingSystem = Literal["minutes", "credits"]
-CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
-AtsName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CompanyName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100), NoNul
+]
+AtsName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+]
 
 
 class AtsIn(BaseModel):

@@ -7,6 +7,9 @@ and PostgreSQL, and it carries microseconds exactly.
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROS_PER_SECOND = 1_000_000
@@ -54,7 +57,8 @@ def parse_instant(text: str, *, require_offset: bool) -> datetime:
     require_offset is set (event timestamps must say which instant they mean).
     """
     text = text.strip()
-    if not text or len(text) > 64:
+    # fromisoformat stops at a NUL ("...Z\x00garbage" parses): printable ASCII only.
+    if not text or len(text) > 64 or not (text.isascii() and text.isprintable()):
         raise InstantError("expected an ISO 8601 date or date-time")
     if "." in text or "," in text:
         _check_fraction(text)
@@ -95,3 +99,25 @@ def next_month(moment: datetime) -> datetime:
     if moment.month == 12:
         return datetime(moment.year + 1, 1, 1, tzinfo=UTC)
     return datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
+
+
+def to_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; naive means UTC. InstantError when UTC has no such year."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-23:59, 0001-01-01T00:00:00+00:01
+        raise InstantError(OUT_OF_RANGE) from exc
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_instant(value, require_offset=False)
+    return value
+
+
+# A body field holding an instant (`expiresAt`, `effectiveFrom`): the formats of
+# the query's `start`/`end`, always aware UTC once validated, and a 400 naming
+# the field (never a 500) when the offset pushes it out of the years 1-9999.
+UtcInstant = Annotated[datetime, BeforeValidator(_parsed), AfterValidator(to_utc)]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from tally.core.instants import UtcInstant
 from tally.core.quantities import QuantityError, to_decimal
 from tally.usage.schemas import AgentFocus, CostKey
 
@@ -34,7 +35,7 @@ class RuleIn(BaseModel):
     base_cost: Amount = Field(alias="baseCost")
     included_minutes: Amount = Field(default=Decimal(0), alias="includedMinutes")
     cost_per_minute: Amount = Field(default=Decimal(0), alias="costPerMinute")
-    effective_from: datetime | None = Field(default=None, alias="effectiveFrom")
+    effective_from: UtcInstant | None = Field(default=None, alias="effectiveFrom")
 
 
 class RuleOut(BaseModel):

@@ -2,7 +2,8 @@
 
 Exit codes: 0 all good; 1 verify found a mismatch (even once repaired) or
 an import rejected a line (or stopped on one with --strict); 2 the command
-could not run (bad option, unreadable file, bad CSV header).
+could not run (bad option, unreadable file, bad CSV header, a database it
+cannot open); see tally.cli_errors for the whole table.
 """
 
 from collections.abc import Callable, Iterator
@@ -24,10 +25,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tally.cli_options import DatabaseOption
-from tally.cli_options import database_url as database_url_of
+from tally.cli_errors import CliError, one_line_errors
+from tally.cli_options import DatabaseOption, migrated_database
 from tally.db.engine import Database
-from tally.db.migrate import upgrade
 from tally.usage import verify as checks
 from tally.usage.importer import ImportFailed, ImportSummary, import_events
 from tally.usage.ingest import MAX_BATCH
@@ -43,9 +43,7 @@ class FileFormat(StrEnum):
 
 
 def _database(database_url: str | None) -> Database:
-    url = database_url_of(database_url)
-    upgrade(url)
-    return Database(url)
+    return Database(migrated_database(database_url))
 
 
 def _mismatch_table(mismatches: list[checks.Mismatch]) -> Table:
@@ -114,6 +112,7 @@ def _print_summary(out: Console, summary: ImportSummary) -> None:
 
 
 @events_app.command("import")
+@one_line_errors
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     file_format: Annotated[
@@ -133,8 +132,7 @@ def import_(
             fmt = file_format.value if file_format else None
             summary = import_events(database, file, fmt, strict, chunk_size, advance)
     except ImportFailed as exc:
-        err.print(f"[red]error[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+        raise CliError(str(exc)) from exc
     finally:
         database.dispose()
     _print_summary(Console(), summary)

@@ -112,11 +112,28 @@ def _no_constants(name: str) -> Any:
     raise _BadLine(f"invalid JSON: {name} is not valid JSON")
 
 
+def _json_error(text: str, exc: json.JSONDecodeError) -> _BadLine:
+    """The reason, with the column (characters from 1) on the line itself."""
+    what = exc.msg.removesuffix(" at")  # "Invalid control character at"
+    if exc.pos >= len(text):
+        return _BadLine(f"invalid JSON: the line ends early ({what}) at column {exc.pos + 1}")
+    return _BadLine(f"invalid JSON: {what} at column {exc.pos + 1}")
+
+
 def _parse_ndjson(text: str) -> dict[str, Any]:
+    # Without its line break, a truncated line is reported where it stops, not
+    # at "line 2 column 1" of the text json sees.
+    text = text.rstrip("\r\n")
     try:
         value = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise _BadLine(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+        raise _json_error(text, exc) from exc
+    except _BadLine:
+        raise
+    except RecursionError as exc:
+        raise _BadLine("invalid JSON: nested too deeply") from exc
+    except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+        raise _BadLine("invalid JSON: a number with too many digits") from exc
     if not isinstance(value, dict):
         raise _BadLine("not a JSON object")
     return value

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from tally.companies import repository as companies
@@ -24,10 +24,11 @@ from tally.pricing.rating import credits_of
 from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.repository import NewInterview
-from tally.usage.schemas import EventIn, IngestResult
+from tally.usage.schemas import EventIn, IdString, IngestResult
 
 MAX_BATCH = 1000
 FUTURE_SKEW = timedelta(minutes=5)
+_EVENT_ID: TypeAdapter[str] = TypeAdapter(IdString)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +344,11 @@ def ingest(session: Session, body: Any, now: datetime) -> IngestResult:
 
 def void(session: Session, event_id: str, now: datetime) -> tuple[str, datetime]:
     """Mark an event void (idempotent); it stops counting everywhere."""
+    try:
+        _EVENT_ID.validate_python(event_id)
+    except ValidationError as exc:
+        # No event can have this id (a NUL, which PostgreSQL cannot even compare): unknown.
+        raise NotFound("no event with this id") from exc
     repository.lock_usage_writes(session)
     row = repository.get_event(session, event_id)
     if row is None:
