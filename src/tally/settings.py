@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from pydantic import PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///tally.db"
@@ -25,6 +26,16 @@ class Settings(BaseSettings):
     # separated, or "*"). Unset: the peer address is the client, always, so
     # allowedIps cannot be bypassed with a forged header.
     forwarded_allow_ips: str | None = None
+    # Rate limits (SPEC 10, tally.auth.ratelimit). With a Redis URL
+    # (redis://host:port/db) every process shares the counters, under keys
+    # starting with the prefix; without one each process counts alone.
+    redis_url: str | None = None
+    redis_key_prefix: str = "tally"
+    # Defaults of company and ATS keys (platform keys: unlimited unless set).
+    default_rate_limit_minute: PositiveInt = 60
+    default_rate_limit_hour: PositiveInt = 2000
+    # Failed authentications an address may make in a minute before its 429s.
+    auth_failures_per_minute: PositiveInt = 100
 
 
 @lru_cache
