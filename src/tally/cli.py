@@ -53,6 +53,12 @@ def keys_create(
     ats: Annotated[str | None, typer.Option(help="ATS integration id (ATS keys)")] = None,
     name: Annotated[str, typer.Option(help="a label for people")] = "cli",
     environment: Annotated[str, typer.Option(help="live or test prefix")] = "live",
+    rate_limit_minute: Annotated[
+        int | None, typer.Option(min=1, help="requests a minute (default: the kind's)")
+    ] = None,
+    rate_limit_hour: Annotated[
+        int | None, typer.Option(min=1, help="requests an hour (default: the kind's)")
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create an API key and print only the key (for scripts)."""
@@ -68,6 +74,8 @@ def keys_create(
                 "atsIntegrationId": uuid.UUID(ats) if ats else None,
                 "scopes": scope,
                 "environment": environment,
+                "rateLimitPerMinute": rate_limit_minute,
+                "rateLimitPerHour": rate_limit_hour,
             }
         )
         with database.transaction(write=True) as session:

@@ -33,6 +33,7 @@ from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from limits.util import WindowStats
 from redis.asyncio import ConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -118,6 +119,27 @@ def _seconds_until(instant: float, now: float) -> int:
     return max(1, math.ceil(instant - now))
 
 
+def _windows(
+    items: tuple[RateLimitItem, ...], stats: list[WindowStats], admitted: bool
+) -> tuple[Window, ...]:
+    """The headers' view of each limit; `stats` were read before this request counted.
+
+    Reading before counting costs no extra round trip: an admitted request
+    takes one slot and, in a window that was empty, starts it now (the
+    library reports an empty window as resetting one period from now).
+    """
+    spent = 1 if admitted else 0
+    return tuple(
+        Window(
+            _window_name(item),
+            item.amount,
+            max(0, window.remaining - spent),
+            math.ceil(window.reset_time),
+        )
+        for item, window in zip(items, stats, strict=True)
+    )
+
+
 class RateLimiter:
     """The counters of one serving process: Redis-backed or in memory."""
 
@@ -166,36 +188,35 @@ class RateLimiter:
         return await work(self._memory)
 
     async def admit_key(self, key: KeyRecord) -> Verdict:
-        """Count one request of a key; refused (not counted) when over a limit."""
+        """Count one request of a key, unless a limit is full: then 429, counted nowhere."""
         items = key_limits(key, self.settings)
         if not items:
             return Verdict(allowed=True, windows=())
         identity = str(key.id)
 
         async def work(limiter: MovingWindowRateLimiter) -> Verdict:
-            refused_until: float | None = None
-            windows = []
-            for item in items:
-                # Once one limit refuses, the others are only read, not counted.
-                if refused_until is None and not await limiter.hit(item, identity):
-                    refused_until = 0.0
-                stats = await limiter.get_window_stats(item, identity)
-                if refused_until is not None and stats.remaining <= 0:
-                    refused_until = max(refused_until, stats.reset_time)
-                windows.append(
-                    Window(
-                        _window_name(item),
-                        item.amount,
-                        max(0, stats.remaining),
-                        math.ceil(stats.reset_time),
-                    )
-                )
-            if refused_until is None:
-                return Verdict(allowed=True, windows=tuple(windows))
-            retry = _seconds_until(refused_until, time.time())
-            return Verdict(allowed=False, windows=tuple(windows), retry_after=retry)
+            before = [await limiter.get_window_stats(item, identity) for item in items]
+            full = [stats.reset_time for stats in before if stats.remaining < 1]
+            if not full:
+                for item in items:
+                    if not await limiter.hit(item, identity):
+                        # Lost a race for the last slot; an earlier, shorter
+                        # window may have counted this request: harmless.
+                        return await self._refused_key(limiter, items, identity)
+                return Verdict(allowed=True, windows=_windows(items, before, admitted=True))
+            retry = _seconds_until(max(full), time.time())
+            windows = _windows(items, before, admitted=False)
+            return Verdict(allowed=False, windows=windows, retry_after=retry)
 
         return await self._run(work)
+
+    async def _refused_key(
+        self, limiter: MovingWindowRateLimiter, items: tuple[RateLimitItem, ...], identity: str
+    ) -> Verdict:
+        stats = [await limiter.get_window_stats(item, identity) for item in items]
+        full = [window.reset_time for window in stats if window.remaining < 1]
+        retry = _seconds_until(max(full, default=time.time()), time.time())
+        return Verdict(allowed=False, windows=_windows(items, stats, False), retry_after=retry)
 
     async def admit_address(self, address: str) -> Verdict:
         """Whether an address may try a key at all (it has not failed too often)."""
