@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import PositiveInt
+from pydantic import PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///tally.db"
@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # starting with the prefix; without one each process counts alone.
     redis_url: str | None = None
     redis_key_prefix: str = "tally"
+    # How long a Redis command may take before the limiter counts in-process.
+    redis_timeout_seconds: PositiveFloat = 1.0
     # Defaults of company and ATS keys (platform keys: unlimited unless set).
     default_rate_limit_minute: PositiveInt = 60
     default_rate_limit_hour: PositiveInt = 2000

@@ -10,7 +10,7 @@ minute and 2,000 an hour, platform keys to unlimited; a key's own
 Counters live in Redis when TALLY_REDIS_URL is set, so every process and
 machine serving the database shares one limit, else in this process's memory.
 If Redis cannot be reached, the limiter fails over to this process's memory
-(logging one warning per outage) and tries Redis again a few seconds later:
+(with a warning in the log) and tries Redis again a few seconds later:
 rate limiting protects the service, it is not worth refusing billing traffic
 for, and per-process limits still slow an abuser down.
 
@@ -45,10 +45,8 @@ from tally.settings import Settings
 
 log = logging.getLogger("tally.ratelimit")
 
-# How long to stay on per-process counters after Redis failed, and how long a
-# Redis command may take (it runs on the event loop, before every request).
+# How long to stay on per-process counters after Redis failed.
 REDIS_RETRY_SECONDS = 5.0
-REDIS_TIMEOUT_SECONDS = 0.5
 # Where RateLimits puts the limiter in each request's ASGI scope.
 SCOPE_KEY = "tally.rate_limiter"
 
@@ -153,8 +151,8 @@ class RateLimiter:
         if settings.redis_url:
             self._pool = ConnectionPool.from_url(
                 settings.redis_url,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=settings.redis_timeout_seconds,
+                socket_connect_timeout=settings.redis_timeout_seconds,
             )
             storage: Storage = RedisStorage(
                 "async+" + settings.redis_url,
@@ -184,6 +182,9 @@ class RateLimiter:
                 )
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             else:
+                if self._redis_down_until:
+                    log.warning("rate limits: Redis reachable again; counting there")
+                    self._redis_down_until = 0.0
                 return result
         return await work(self._memory)
 
