@@ -15,7 +15,6 @@ from tally.auth import service as auth_service
 from tally.auth.principal import Principal
 from tally.auth.repository import touch_last_used
 from tally.auth.scopes import Scope
-from tally.core.headers import add_response_headers
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.errors import InsufficientScope, InvalidApiKey
@@ -83,7 +82,7 @@ async def _authenticate(request: Request) -> Principal:
     address = client_ip or "unknown"
     database = get_database(request)
     limiter = ratelimit.limiter_of(request.scope)
-    _enforce(request, await limiter.admit_address(address))
+    ratelimit.enforce(request.scope, await limiter.admit_address(address))
     try:
         with database.loop_read() as session:
             principal, key = auth_service.authenticate(session, _bearer(request), client_ip, now)
@@ -91,19 +90,12 @@ async def _authenticate(request: Request) -> Principal:
                 key, now, get_settings_dep(request).last_used_resolution_seconds
             )
     except InvalidApiKey:
-        _enforce(request, await limiter.count_failure(address))
+        ratelimit.enforce(request.scope, await limiter.count_failure(address))
         raise
-    _enforce(request, await limiter.admit_key(key))
+    ratelimit.enforce(request.scope, await limiter.admit_key(key))
     if stale:
         await run_in_threadpool(_touch, database, key.id, now)
     return principal
-
-
-def _enforce(request: Request, verdict: ratelimit.Verdict) -> None:
-    """Every answer to this request carries the verdict's headers; 429 if refused."""
-    add_response_headers(request.scope, verdict.headers())
-    if not verdict.allowed:
-        raise ratelimit.refusal(verdict)
 
 
 def _touch(database: Database, key_id: uuid.UUID, now: datetime) -> None:

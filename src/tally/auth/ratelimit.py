@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tally.auth.repository import KeyRecord
 from tally.auth.scopes import KeyKind
-from tally.core.headers import ResponseHeaders
+from tally.core.headers import ResponseHeaders, add_response_headers
 from tally.errors import TallyError
 from tally.settings import Settings
 
@@ -245,12 +245,14 @@ class RateLimiter:
         return Verdict(allowed=False, windows=(), retry_after=retry)
 
 
-def refusal(verdict: Verdict) -> RateLimited:
-    """The 429 for a refused request (its headers travel separately: tally.core.headers)."""
-    return RateLimited(
-        "too many requests; retry after the number of seconds in Retry-After",
-        details={"retryAfterSeconds": verdict.retry_after},
-    )
+def enforce(scope: Scope, verdict: Verdict) -> None:
+    """Every answer to this request carries the verdict's headers; 429 if it is refused."""
+    add_response_headers(scope, verdict.headers())
+    if not verdict.allowed:
+        raise RateLimited(
+            "too many requests; retry after the number of seconds in Retry-After",
+            details={"retryAfterSeconds": verdict.retry_after},
+        )
 
 
 class RateLimits(ResponseHeaders):
