@@ -273,6 +273,33 @@ def test_another_address_is_not_throttled(clients: Clients, db: Database) -> Non
     assert neighbour.usage(_guess()).status_code == 401
 
 
+def _failures_reference(limit: int, valid: list[bool]) -> list[int]:
+    """Once an address has `limit` failures in the minute, it gets 429 for anything."""
+    failures = 0
+    statuses = []
+    for ok in valid:
+        if failures >= limit:
+            statuses.append(429)
+        elif ok:
+            statuses.append(200)
+        else:
+            failures += 1
+            statuses.append(401)
+    return statuses
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(limit=st.integers(1, 4), valid=st.lists(st.booleans(), min_size=1, max_size=10))
+def test_failures_per_address_match_the_reference(
+    clients: Clients, db: Database, limit: int, valid: list[bool]
+) -> None:
+    api = Api.bootstrap(clients(auth_failures_per_minute=limit), db)
+    statuses = [api.usage(api.platform_key if ok else _guess()).status_code for ok in valid]
+    assert statuses == _failures_reference(limit, valid)
+
+
 def test_a_revoked_keys_requests_count_as_failures(clients: Clients, db: Database) -> None:
     api = Api.bootstrap(clients(auth_failures_per_minute=3), db)
     revoked = api.created(
