@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
@@ -52,6 +53,8 @@ def servers(
         "TALLY_REDIS_KEY_PREFIX": redis_settings["redis_key_prefix"],
         "TALLY_AUTH_FAILURES_PER_MINUTE": "4",
         "TALLY_LOG_LEVEL": "warning",
+        # Already set: `tally serve` then starts without re-executing itself.
+        "MALLOC_ARENA_MAX": "2",
     }
     processes: list[subprocess.Popen[bytes]] = []
     started: list[tuple[str, Path]] = []
@@ -82,6 +85,22 @@ def servers(
                 process.wait()
 
 
+def _concurrent_statuses(
+    servers: list[tuple[str, Path]], db: Database, limit: int, requests: int
+) -> dict[int, int]:
+    """How many of `requests` concurrent requests of a new key, on both servers, got each status."""
+    key = make_key(db, kind="platform", scopes=["read:billing"], rateLimitPerMinute=limit)
+    auth = {"Authorization": f"Bearer {key}"}
+
+    def one(n: int) -> int:
+        with httpx2.Client(base_url=servers[n % 2][0], trust_env=False, timeout=30) as client:
+            return client.get("/billing/usage", headers=auth).status_code
+
+    with ThreadPoolExecutor(max_workers=limit) as pool:
+        statuses = list(pool.map(one, range(requests)))
+    return {status: statuses.count(status) for status in set(statuses)}
+
+
 def test_two_servers_hold_one_limit_together(servers: list[tuple[str, Path]], db: Database) -> None:
     key = make_key(db, kind="platform", scopes=["read:billing"], rateLimitPerMinute=10)
     clients = [httpx2.Client(base_url=url, trust_env=False, timeout=10) for url, _ in servers]
@@ -97,10 +116,15 @@ def test_two_servers_hold_one_limit_together(servers: list[tuple[str, Path]], db
         # Refused on the other server too: the window is shared, not per process.
         assert clients[1].get("/billing/usage", headers=auth).status_code == 429
 
-        # Failed authentications of one address are counted together as well.
+        # Concurrent requests on both servers: exactly the limit gets through.
+        assert _concurrent_statuses(servers, db, limit=12, requests=36) == {200: 12, 429: 24}
+
+        # Failed authentications of one address are counted together as well
+        # (last: from here on this address is refused for a minute).
         guess = {"Authorization": f"Bearer {keys.generate_key()}"}
         failures = [clients[n % 2].get("/billing/usage", headers=guess) for n in range(5)]
         assert [answer.status_code for answer in failures] == [401, 401, 401, 401, 429]
+        assert clients[0].get("/billing/usage", headers=auth).status_code == 429
     finally:
         for client in clients:
             client.close()
