@@ -1,8 +1,9 @@
 """Configuration from the environment (prefix TALLY_)."""
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import PositiveFloat, PositiveInt, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///tally.db"
@@ -27,9 +28,9 @@ class Settings(BaseSettings):
     # allowedIps cannot be bypassed with a forged header.
     forwarded_allow_ips: str | None = None
     # Rate limits (SPEC 10, tally.auth.ratelimit). With a Redis URL
-    # (redis://host:port/db) every process shares the counters, under keys
+    # (redis:// or rediss://host:port/db) every process shares the counters, under keys
     # starting with the prefix; without one each process counts alone.
-    redis_url: str | None = None
+    redis_url: Annotated[str, StringConstraints(pattern=r"^rediss?://")] | None = None
     redis_key_prefix: str = "tally"
     # How long a Redis command may take before the limiter counts in-process.
     redis_timeout_seconds: PositiveFloat = 1.0
