@@ -3,16 +3,21 @@
 import logging
 import socket
 import time
+import uuid
 from typing import Any
 
 import pytest
 from httpx2 import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from tally.auth import keys
+from tally.auth.ratelimit import key_limits
+from tally.auth.repository import KeyRecord
 from tally.db.engine import Database
+from tally.settings import Settings
 from tally.usage.models import UsageEvent
 from tests.auth.conftest import Clients
 from tests.factories import Api, event, make_key
@@ -351,3 +356,34 @@ def test_unreachable_redis_fails_over_to_this_process(
     assert len(warnings) == 1, warnings
     assert "Redis unreachable" in warnings[0]
     assert key not in warnings[0]
+
+
+# --- pure parts -----------------------------------------------------------------------------
+
+
+@given(
+    kind=st.sampled_from(["company", "ats", "platform"]),
+    per_minute=st.one_of(st.none(), st.integers(1, 10**6)),
+    per_hour=st.one_of(st.none(), st.integers(1, 6 * 10**7)),
+)
+def test_key_limits_follow_the_kind_and_the_keys_own(
+    kind: str, per_minute: int | None, per_hour: int | None
+) -> None:
+    key = KeyRecord(
+        uuid.uuid4(), kind, None, None, ["read:billing"], None, None, None, None,
+        per_minute, per_hour,
+    )  # fmt: skip
+    defaults = Settings(default_rate_limit_minute=7, default_rate_limit_hour=70)
+    limited = kind != "platform"
+    expected = {
+        60: per_minute or (7 if limited else None),
+        3600: per_hour or (70 if limited else None),
+    }
+    got = {item.get_expiry(): item.amount for item in key_limits(key, defaults)}
+    assert got == {seconds: amount for seconds, amount in expected.items() if amount}
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "127.0.0.1:6379", "unix:///tmp/r.sock"])
+def test_only_redis_urls_are_accepted(url: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(redis_url=url)
