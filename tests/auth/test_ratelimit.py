@@ -370,9 +370,18 @@ def test_key_limits_follow_the_kind_and_the_keys_own(
     kind: str, per_minute: int | None, per_hour: int | None
 ) -> None:
     key = KeyRecord(
-        uuid.uuid4(), kind, None, None, ["read:billing"], None, None, None, None,
-        per_minute, per_hour,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        kind=kind,
+        company_id=None,
+        ats_integration_id=None,
+        scopes=["read:billing"],
+        allowed_ips=None,
+        expires_at=None,
+        revoked_at=None,
+        last_used_at=None,
+        rate_limit_per_minute=per_minute,
+        rate_limit_per_hour=per_hour,
+    )
     defaults = Settings(default_rate_limit_minute=7, default_rate_limit_hour=70)
     limited = kind != "platform"
     expected = {
