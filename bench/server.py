@@ -169,10 +169,12 @@ class Keys:
 
 def create_keys(database: Database, meta: Meta) -> Keys:
     """Real keys, through the same service as POST /admin/api-keys."""
+    # Measuring throughput, not the rate limits: the highest limits a key may have.
+    unlimited = {"rateLimitPerMinute": 1_000_000, "rateLimitPerHour": 60_000_000}
     bodies = [
-        {"kind": "company", "companyId": meta.company, "scopes": ["read:billing"]},
-        {"kind": "ats", "atsIntegrationId": meta.ats_q3, "scopes": ["read:billing"]},
-        {"kind": "ats", "atsIntegrationId": meta.ats_q4, "scopes": ["read:billing"]},
+        {"kind": "company", "companyId": meta.company, "scopes": ["read:billing"]} | unlimited,
+        {"kind": "ats", "atsIntegrationId": meta.ats_q3, "scopes": ["read:billing"]} | unlimited,
+        {"kind": "ats", "atsIntegrationId": meta.ats_q4, "scopes": ["read:billing"]} | unlimited,
         {"kind": "platform", "scopes": ["write:usage"]},
     ]
     with database.transaction(write=True) as session:

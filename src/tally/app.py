@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tally import __version__
 from tally.auth.api import router as keys_router
+from tally.auth.ratelimit import RateLimits
 from tally.companies.api import router as companies_router
 from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.core.limits import BodyLimit
@@ -136,4 +137,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RateLimits, settings=settings)
     return app

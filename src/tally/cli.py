@@ -93,6 +93,12 @@ def keys_create(
     environment: Annotated[
         Environment, typer.Option(help="live or test prefix")
     ] = Environment.LIVE,
+    rate_limit_minute: Annotated[
+        int | None, typer.Option(min=1, help="requests a minute (default: the kind's)")
+    ] = None,
+    rate_limit_hour: Annotated[
+        int | None, typer.Option(min=1, help="requests an hour (default: the kind's)")
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create an API key and print only the key (for scripts)."""
@@ -104,6 +110,8 @@ def keys_create(
             "atsIntegrationId": ats,
             "scopes": scope,
             "environment": environment.value,
+            "rateLimitPerMinute": rate_limit_minute,
+            "rateLimitPerHour": rate_limit_hour,
         }
     )
     database = Database(migrated_database(database_url))

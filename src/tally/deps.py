@@ -10,13 +10,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from tally.auth import ratelimit
 from tally.auth import service as auth_service
 from tally.auth.principal import Principal
 from tally.auth.repository import touch_last_used
 from tally.auth.scopes import Scope
 from tally.core.instants import utcnow
 from tally.db.engine import Database
-from tally.errors import InsufficientScope
+from tally.errors import InsufficientScope, InvalidApiKey
 from tally.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -72,16 +73,26 @@ async def _authenticate(request: Request) -> Principal:
     Out of the request's transaction, a writing request takes the database's
     write lock only when it starts writing, not while its body is checked.
     On the loop (one indexed lookup), it saves a hop to a worker thread,
-    which costs more than the lookup itself.
+    which costs more than the lookup itself. Rate limits come first (an
+    address that failed too often is not even looked up) and refuse a
+    request before it has any effect (tally.auth.ratelimit).
     """
     now = utcnow()
     client_ip = request.client.host if request.client else None
+    address = client_ip or "unknown"
     database = get_database(request)
-    with database.loop_read() as session:
-        principal, key = auth_service.authenticate(session, _bearer(request), client_ip, now)
-        stale = auth_service.needs_touch(
-            key, now, get_settings_dep(request).last_used_resolution_seconds
-        )
+    limiter = ratelimit.limiter_of(request.scope)
+    ratelimit.enforce(request.scope, await limiter.admit_address(address))
+    try:
+        with database.loop_read() as session:
+            principal, key = auth_service.authenticate(session, _bearer(request), client_ip, now)
+            stale = auth_service.needs_touch(
+                key, now, get_settings_dep(request).last_used_resolution_seconds
+            )
+    except InvalidApiKey:
+        ratelimit.enforce(request.scope, await limiter.count_failure(address))
+        raise
+    ratelimit.enforce(request.scope, await limiter.admit_key(key))
     if stale:
         await run_in_threadpool(_touch, database, key.id, now)
     return principal

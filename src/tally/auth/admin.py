@@ -63,6 +63,7 @@ def create_key(session: Session, body: KeyIn, now: datetime) -> tuple[ApiKey, st
         scopes=sorted({scope.value for scope in body.scopes}),
         allowed_ips=body.allowed_ips,
         rate_limit_per_minute=body.rate_limit_per_minute,
+        rate_limit_per_hour=body.rate_limit_per_hour,
         expires_at=expires,
         revoked_at=None,
         last_used_at=None,

@@ -8,6 +8,7 @@ from tally.auth import admin
 from tally.auth.models import ApiKey
 from tally.auth.schemas import CreatedKeyOut, KeyIn, KeyOut
 from tally.core.envelope import EnvelopeResponse, success
+from tally.core.headers import no_store
 from tally.core.instants import utcnow
 from tally.core.pagination import Paging, page_of
 from tally.deps import Admin, DbSession
@@ -31,6 +32,7 @@ def _fields(row: ApiKey) -> dict[str, object]:
         "expires_at": row.expires_at,
         "allowed_ips": row.allowed_ips,
         "rate_limit_per_minute": row.rate_limit_per_minute,
+        "rate_limit_per_hour": row.rate_limit_per_hour,
         "revoked_at": row.revoked_at,
         "last_used_at": row.last_used_at,
         "created_at": row.created_at,
@@ -42,7 +44,7 @@ def create_key(_admin: Admin, session: DbSession, body: KeyIn) -> EnvelopeRespon
     """Create a key; the answer is the only time the key itself is shown."""
     row, raw = admin.create_key(session, body, utcnow())
     created = CreatedKeyOut.model_validate(_fields(row) | {"key": raw})
-    return success(created.model_dump(by_alias=True, mode="python"), 201)
+    return no_store(success(created.model_dump(by_alias=True, mode="python"), 201))
 
 
 @router.get("/api-keys")

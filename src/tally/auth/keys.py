@@ -3,14 +3,19 @@
 A key is `sk_live_` (or `sk_test_`) followed by 43 base62 characters drawn
 with `secrets`: 43 * log2(62) = 256.03 bits of randomness. The first 8 of
 those characters, with the prefix, form the lookup id: stored in clear and
-shown in lists so a key can be found and recognised. The whole key is stored
-only as its SHA-256 digest; since keys are uniformly random and long, a fast
-hash is safe (there is nothing to brute-force) and keeps authentication cheap.
-Digests are compared with hmac.compare_digest so timing reveals nothing.
+shown in lists (`prefix`) so people can recognise a key. The whole key is
+stored only as its SHA-256 digest; since keys are uniformly random and long, a
+fast hash is safe (there is nothing to brute-force) and keeps authentication
+cheap.
+
+A presented key is found by its digest alone (a unique index), never by its
+clear lookup id: an unknown key and a known lookup id with a wrong secret then
+cost exactly the same (hash, one indexed equality lookup, no row), so timing
+cannot tell whether a lookup id exists. Comparing digests in the index leaks
+nothing useful either: an attacker cannot choose a digest without a preimage.
 """
 
 import hashlib
-import hmac
 import re
 import secrets
 import string
@@ -38,7 +43,3 @@ def hash_key(key: str) -> str:
 
 def is_well_formed(key: str) -> bool:
     return KEY_PATTERN.fullmatch(key) is not None
-
-
-def matches(key: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(hash_key(key).encode("ascii"), stored_hash.encode("ascii"))

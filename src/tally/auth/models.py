@@ -20,7 +20,8 @@ class ApiKey(Base):
             " OR (kind = 'platform' AND company_id IS NULL AND ats_integration_id IS NULL)",
             name="owner",
         ),
-        Index(None, "lookup_id"),
+        # Authentication finds a key by the digest of the whole key (see keys.py).
+        Index(None, "key_hash", unique=True),
         Index(None, "created_at", "id"),
     )
 
@@ -31,12 +32,14 @@ class ApiKey(Base):
     ats_integration_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("ats_integrations.id")
     )
-    # The non-secret part of the key ("sk_live_" plus 8 characters), used to find it.
+    # The non-secret part of the key ("sk_live_" plus 8 characters), shown as `prefix`.
     lookup_id: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(JSON)
     allowed_ips: Mapped[list[str] | None] = mapped_column(JSON)
+    # Null: the default of the key's kind (tally.auth.ratelimit).
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    rate_limit_per_hour: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None] = mapped_column(UtcMicros)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcMicros)

@@ -34,8 +34,13 @@ class KeyIn(BaseModel):
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     expires_at: UtcInstant | None = Field(default=None, alias="expiresAt")
     allowed_ips: list[Network] | None = Field(default=None, alias="allowedIps", max_length=100)
+    # Null: the default of the key's kind (60 and 2,000 for company and ATS
+    # keys, unlimited for platform keys). Strict: 1.0, "5" and true are refused.
     rate_limit_per_minute: int | None = Field(
-        default=None, alias="rateLimitPerMinute", ge=1, le=1_000_000
+        default=None, alias="rateLimitPerMinute", ge=1, le=1_000_000, strict=True
+    )
+    rate_limit_per_hour: int | None = Field(
+        default=None, alias="rateLimitPerHour", ge=1, le=60_000_000, strict=True
     )
     environment: Literal["live", "test"] = "live"
 
@@ -53,6 +58,7 @@ class KeyOut(BaseModel):
     expires_at: datetime | None = Field(serialization_alias="expiresAt")
     allowed_ips: list[str] | None = Field(serialization_alias="allowedIps")
     rate_limit_per_minute: int | None = Field(serialization_alias="rateLimitPerMinute")
+    rate_limit_per_hour: int | None = Field(serialization_alias="rateLimitPerHour")
     revoked_at: datetime | None = Field(serialization_alias="revokedAt")
     last_used_at: datetime | None = Field(serialization_alias="lastUsedAt")
     created_at: datetime = Field(serialization_alias="createdAt")
