@@ -19,6 +19,7 @@ from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.core.limits import BodyLimit
 from tally.db.engine import Database
 from tally.errors import TallyError
+from tally.observability import install as install_observability
 from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
@@ -136,4 +137,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_observability(app)  # last: its middleware wraps every other one
     return app
