@@ -110,9 +110,8 @@ class Observability:
     @staticmethod
     def _finish(scope: Scope, fields: dict[str, Any], exchange: _Exchange, took: float) -> None:
         route = _route(scope)
-        status = exchange.status
-        if status is None or (exchange.client_gone and not exchange.started):
-            status = CLIENT_CLOSED
+        # Gone before its answer started: whatever the app then did, nobody got it.
+        status = CLIENT_CLOSED if exchange.client_gone else exchange.status or CLIENT_CLOSED
         metrics.observe_request(scope["method"], route, status, took)
         if status == CLIENT_CLOSED:
             metrics.observe_disconnect()
