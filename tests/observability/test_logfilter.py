@@ -64,3 +64,13 @@ def test_kinds_are_limited_separately() -> None:
     assert noisy.filter(_accept_error())
     assert noisy.filter(invalid)
     assert not noisy.filter(_accept_error())
+
+
+def test_retries_failing_at_shutdown_are_limited_too() -> None:
+    noisy = RepeatFilter(interval=60)
+    message = "Exception in callback BaseSelectorEventLoop._start_serving(<function>)\nhandle: x"
+    records = [
+        logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, None)
+        for _ in range(2048)
+    ]
+    assert sum(noisy.filter(record) for record in records) == 1
