@@ -25,11 +25,15 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+# No `_created` series beside each counter: Prometheus does not need them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
