@@ -1,13 +1,12 @@
 """/metrics over the real app: per-template counts, ingestion counters, lock waits, the token."""
 
-import re
-
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tally.app import create_app
 from tally.db.engine import Database
 from tally.observability import observe_lock_wait
+from tally.observability.metrics import observe_request
 from tally.settings import Settings
 from tests.factories import Api, event
 
@@ -107,12 +106,24 @@ def test_lock_waits_are_exported(client: TestClient) -> None:
     )
 
 
-def test_503_and_429_have_their_own_counters(client: TestClient) -> None:
-    text = client.get("/metrics").text
-    assert re.search(r"^# TYPE tally_http_overloaded_total counter$", text, re.MULTILINE) or (
-        "# TYPE tally_http_overloaded counter" in text
-    )
-    assert "tally_http_rate_limited" in text
+def test_503_and_429_have_their_own_counters() -> None:
+    unreachable = Database("postgresql://postgres@127.0.0.1:9/tally?connect_timeout=1")
+    app = create_app(Settings(database_url=unreachable.url), database=unreachable)
+    try:
+        with TestClient(app) as client:
+            before = _samples(client)
+            assert client.get("/readyz").status_code == 503
+            observe_request("GET", "/billing/usage", 429, 0.001)
+            after = _samples(client)
+    finally:
+        unreachable.dispose()
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("tally_http_overloaded_total", route="/readyz") == 1
+    assert delta("tally_http_rate_limited_total", route="/billing/usage") == 1
+    assert delta("tally_http_overloaded_total", route="/billing/usage") == 0
 
 
 def test_a_metrics_token_is_required_when_set(db: Database) -> None:

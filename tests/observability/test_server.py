@@ -115,6 +115,8 @@ def test_over_the_connection_limit_requests_get_the_503_envelope(tmp_path: Path)
             _close_all(crowd)
         time.sleep(0.3)
         after = get(server.port, "/healthz")
+        overloaded = _metric(server, "tally_http_overloaded_total", route="unmatched")
+    assert overloaded == 1
     assert refused.status == 503
     assert refused.headers["retry-after"] == "1"
     assert len(refused.headers["x-request-id"]) == 32
