@@ -12,11 +12,14 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tally.server import FD_RESERVE, connection_limit, uvicorn_options
+from tally.settings import Settings
 from tests.observability.serving import TALLY, Server, get, tally_serve
 
 FAST_TIMEOUTS = {"TALLY_HEADER_TIMEOUT_SECONDS": "2", "TALLY_BODY_TIMEOUT_SECONDS": "2"}
 LOG_BUDGET = 50_000
 PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: tally"
+SLOW_BODY_HEAD = b"POST /usage/events HTTP/1.1\r\nHost: tally\r\nContent-Length: 1000\r\n\r\n"
 
 
 def _open(port: int, first: bytes) -> socket.socket:
@@ -60,6 +63,7 @@ def test_idle_and_byte_per_second_connections_do_not_starve_the_server(tmp_path:
         before = server.log_size()
         idle = [_open(server.port, PARTIAL_HEAD) for _ in range(300)]
         slow = [_open(server.port, b"") for _ in range(50)]
+        slow_body = [_open(server.port, SLOW_BODY_HEAD) for _ in range(10)]
         head = b"GET /healthz HTTP/1.1\r\nHost: tally\r\nX-Slow: " + b"s" * 64
         probes = []
         started = time.monotonic()
@@ -69,12 +73,16 @@ def test_idle_and_byte_per_second_connections_do_not_starve_the_server(tmp_path:
                     # Closed by the server (OSError): what should happen.
                     with contextlib.suppress(OSError):
                         connection.send(head[second : second + 1])
+                for connection in slow_body:
+                    with contextlib.suppress(OSError):
+                        connection.send(b" ")
                 probes.append(get(server.port, "/healthz", timeout=5))
                 time.sleep(max(0.0, started + second + 1 - time.monotonic()))
             deadline = time.monotonic() + 3
-            still_open = [c for c in idle + slow if not _closed_by_server(c, deadline)]
+            everyone = idle + slow + slow_body
+            still_open = [c for c in everyone if not _closed_by_server(c, deadline)]
         finally:
-            _close_all(idle + slow)
+            _close_all(idle + slow + slow_body)
         assert [p.status for p in probes] == [200] * 6
         assert max(p.seconds for p in probes) < 1.0, [round(p.seconds, 3) for p in probes]
         assert still_open == [], f"{len(still_open)} connections outlived the header timeout"
@@ -218,3 +226,20 @@ def test_metrics_add_up_over_worker_processes(tmp_path: Path) -> None:
     assert after - before == 20
     assert files
     assert not metrics_dir.exists(), "tally serve left its metrics directory behind"
+
+
+def test_uvicorn_options_keep_connections_below_the_file_descriptor_budget() -> None:
+    settings = Settings(max_connections=1000, header_timeout_seconds=7)
+    assert connection_limit(settings, 20_000) == 1000
+    assert connection_limit(settings, 256) == 256 - FD_RESERVE
+    assert connection_limit(settings, 10) == 1
+    options = uvicorn_options(settings, "127.0.0.1", 8123)
+    assert options["http"] == "tally.server:NoDelayH11Protocol"
+    assert options["access_log"] is False
+    assert options["limit_concurrency"] <= 1000
+    assert options["timeout_keep_alive"] == 5
+    assert options["h11_max_incomplete_event_size"] == 16 * 1024
+    assert options["proxy_headers"] is False
+    loggers = options["log_config"]["loggers"]
+    assert loggers["asyncio"]["filters"] == ["repeats"]
+    assert loggers["uvicorn.error"]["filters"] == ["repeats"]
