@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tally.db.engine import Database
 from tally.observability.requestlog import JsonFormatter
 from tests.factories import Api, event
 
@@ -128,7 +129,7 @@ def test_a_500_logs_one_line_with_the_request_id_and_no_parameters(
 
 
 def test_the_database_error_itself_hides_its_parameters(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
 
@@ -141,6 +142,8 @@ def test_the_database_error_itself_hides_its_parameters(
 
     monkeypatch.setattr("tally.companies.repository.page_companies", failing)
     assert api.get("/admin/companies").status_code == 500
+    assert db.engine.hide_parameters
+    assert db.loop_engine.hide_parameters
     assert seen
     assert SECRET_PARAMETER not in seen[0]
     assert "hidden due to hide_parameters=True" in seen[0]
