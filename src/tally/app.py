@@ -19,7 +19,7 @@ from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.core.limits import BodyLimit
 from tally.db.engine import Database
 from tally.errors import TallyError
-from tally.observability import install as install_observability
+from tally.observability.api import install as install_observability
 from tally.observability.requestlog import log_internal_error
 from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings

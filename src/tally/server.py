@@ -38,6 +38,7 @@ log = logging.getLogger("tally.server")
 # File descriptors kept free of connections: the database pools, the log,
 # the listening socket, files the process opens.
 FD_RESERVE = 64
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -165,4 +166,8 @@ def uvicorn_options(
         "backlog": settings.backlog,
         "timeout_keep_alive": settings.keep_alive_timeout_seconds,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
+        # With --workers, the supervisor kills a worker that does not answer its
+        # ping within this time; uvicorn's 5 s killed workers still starting up
+        # (importing) on a loaded machine, again and again.
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
     }

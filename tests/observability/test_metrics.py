@@ -5,8 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tally.app import create_app
 from tally.db.engine import Database
-from tally.observability import observe_lock_wait
-from tally.observability.metrics import observe_request
+from tally.observability.metrics import observe_lock_wait, observe_request
 from tally.settings import Settings
 from tests.factories import Api, event
 

@@ -1,21 +1,12 @@
 """Metrics, request ids, structured request logs, readiness.
 
-For other packages: `observe_lock_wait(seconds)` records a write-lock wait,
-`record_ingest_on_commit(session, accepted, duplicates)` counts a stored batch's
-events when its transaction commits.
+For other packages: `tally.observability.metrics.observe_lock_wait(seconds)`
+records a write-lock wait, `record_ingest_on_commit(session, accepted,
+duplicates)` counts a stored batch's events when its transaction commits;
+`tally.observability.api.install(app)` adds the routes and the middleware.
+
+Kept free of imports on purpose: uvicorn's worker processes configure
+logging (this package's formatter and filter) before they answer their
+supervisor's health pings, and a worker that imports the web stack first is
+killed as unresponsive on a loaded machine.
 """
-
-from fastapi import FastAPI
-
-from tally.observability.api import router
-from tally.observability.metrics import observe_lock_wait, record_ingest_on_commit
-from tally.observability.middleware import Observability
-
-
-def install(app: FastAPI) -> None:
-    """Add /metrics, /readyz and the outermost middleware (call after every other middleware)."""
-    app.include_router(router)
-    app.add_middleware(Observability)
-
-
-__all__ = ["install", "observe_lock_wait", "record_ingest_on_commit"]

@@ -4,11 +4,12 @@ import hmac
 
 import anyio
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.observability import metrics, readiness
+from tally.observability.middleware import Observability
 
 router = APIRouter(tags=["health"])
 READY_RETRY_AFTER = "5"
@@ -59,3 +60,9 @@ async def readyz(request: Request) -> EnvelopeResponse:
             503, "SERVICE_UNAVAILABLE", problem, headers={"Retry-After": READY_RETRY_AFTER}
         )
     return success({"status": "ready"})
+
+
+def install(app: FastAPI) -> None:
+    """Add /metrics, /readyz and the outermost middleware (call after every other middleware)."""
+    app.include_router(router)
+    app.add_middleware(Observability)

@@ -11,7 +11,7 @@ from tally.core.http import json_body, parse_uuid
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import DbSession, UsageReader, UsageWriter
 from tally.errors import InvalidDateRange, ValidationFailed
-from tally.observability import record_ingest_on_commit
+from tally.observability.metrics import record_ingest_on_commit
 from tally.usage import ingest, report
 from tally.usage.schemas import EventBatchIn, IngestResult, UsageReport, VoidResult
 
