@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,8 +30,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # No `_created` series beside each counter: Prometheus does not need them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -110,8 +112,12 @@ def record_ingest(accepted: int, duplicates: int) -> None:
     EVENTS.labels("duplicate").inc(duplicates)
 
 
-def record_ingest_on_commit(session: Session, accepted: int, duplicates: int) -> None:
+def record_ingest_on_commit(session: "Session", accepted: int, duplicates: int) -> None:
     """Count a batch's events once its transaction has committed (not if it rolls back)."""
+    # Imported here: this module is loaded with the log configuration of
+    # worker processes, before they answer their supervisor's pings.
+    from sqlalchemy import event
+
     event.listen(session, "after_commit", lambda _s: record_ingest(accepted, duplicates), once=True)
 
 
