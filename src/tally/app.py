@@ -20,6 +20,8 @@ from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.core.limits import BodyLimit
 from tally.db.engine import Database
 from tally.errors import TallyError
+from tally.observability.api import install as install_observability
+from tally.observability.requestlog import log_internal_error
 from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
@@ -65,18 +67,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> EnvelopeResponse:
-        # Only the type and place: messages can carry SQL or parameters.
-        frame = exc.__traceback__
-        while frame is not None and frame.tb_next is not None:
-            frame = frame.tb_next
-        where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
-        log.error(
-            "internal error %s at %s on %s %s",
-            type(exc).__name__,
-            where,
-            request.method,
-            request.url.path,
-        )
+        # A fallback: the observability middleware answers 500s first. Only the
+        # type and place are logged: messages can carry SQL or parameters.
+        request_id = getattr(request.state, "request_id", None)
+        log_internal_error(exc, {"requestId": request_id, "method": request.method})
         return failure(500, "INTERNAL_ERROR", "internal error")
 
 
@@ -138,4 +132,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RateLimits, settings=settings)
+    install_observability(app)  # last: its middleware wraps every other one
     return app

@@ -253,6 +253,8 @@ def serve(
     import uvicorn
 
     from tally.app import create_app
+    from tally.observability.metrics import multiprocess_dir
+    from tally.server import uvicorn_options
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -264,21 +266,14 @@ def serve(
 
         if not run_demo(settings.database_url, host, port):
             err.print("serving the existing data as it is")
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": settings.log_level,
-        "access_log": False,
-        "proxy_headers": settings.forwarded_allow_ips is not None,
-        "http": "tally.server:NoDelayH11Protocol",
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
-    }
+    options: dict[str, Any] = uvicorn_options(settings, host, port)
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
     # Worker processes build their own app from the environment.
     os.environ["TALLY_DATABASE_URL"] = settings.database_url
-    uvicorn.run("tally.app:create_app", factory=True, workers=workers, **options)
+    with multiprocess_dir(workers):
+        uvicorn.run("tally.app:create_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -39,6 +39,24 @@ class Settings(BaseSettings):
     default_rate_limit_hour: PositiveInt = 2000
     # Failed authentications an address may make in a minute before its 429s.
     auth_failures_per_minute: PositiveInt = 100
+    # Observability and transport limits (docs/operations.md, docs/decisions.md).
+    # When set, /metrics wants "Authorization: Bearer <token>"; unset, it is open.
+    metrics_token: str | None = None
+    # How long /readyz waits for the database before answering 503.
+    ready_timeout_seconds: float = 2.0
+    # A connection must deliver a whole request head within this time (slowloris),
+    # and a whole body within body_timeout_seconds of its head.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    # Idle time between keep-alive requests before the server closes the connection.
+    keep_alive_timeout_seconds: int = 5
+    # Open connections per process before new requests get 503 (also kept below
+    # the file-descriptor limit); the listening socket's backlog; the largest head.
+    max_connections: int = 1000
+    backlog: int = 2048
+    max_header_bytes: int = 16 * 1024
+    # At most one line per this many seconds for log messages a client can repeat.
+    log_repeat_interval_seconds: float = 60.0
 
 
 @lru_cache

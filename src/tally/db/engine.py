@@ -48,6 +48,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def build_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    # Statement parameters (keys' digests, names) never reach a log or an error text.
+    kwargs = {"hide_parameters": True} | kwargs
     if url.startswith("sqlite"):
         # SQLite runs one writer at a time and the machine's cores bound its
         # readers: a fixed pool keeps the page caches (and memory) bounded.

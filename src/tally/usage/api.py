@@ -11,6 +11,7 @@ from tally.core.http import json_body, parse_uuid
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import DbSession, UsageReader, UsageWriter
 from tally.errors import InvalidDateRange, ValidationFailed
+from tally.observability.metrics import record_ingest_on_commit
 from tally.usage import ingest, report
 from tally.usage.schemas import EventBatchIn, IngestResult, UsageReport, VoidResult
 
@@ -84,6 +85,7 @@ def post_events(
 ) -> EnvelopeResponse:
     """Ingest a batch of 1 to 1,000 usage events, atomically and idempotently."""
     result = ingest.store(session, batch, utcnow())
+    record_ingest_on_commit(session, result.accepted, result.duplicates)
     return success(result.model_dump())
 
 
