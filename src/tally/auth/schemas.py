@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tally.auth.scopes import KeyKind, Scope
+from tally.core.wire import Instant, UuidString
 
 
 def _network(value: str) -> str:
@@ -25,11 +26,14 @@ class KeyIn(BaseModel):
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     kind: KeyKind
-    company_id: uuid.UUID | None = Field(default=None, alias="companyId")
-    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+    company_id: UuidString | None = Field(default=None, alias="companyId")
+    ats_integration_id: UuidString | None = Field(default=None, alias="atsIntegrationId")
     scopes: list[Scope] = Field(min_length=1, max_length=3)
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
-    allowed_ips: list[Network] | None = Field(default=None, alias="allowedIps", max_length=100)
+    expires_at: Instant | None = Field(default=None, alias="expiresAt")
+    # null allows every address; an empty list would read as "none" but allowed all.
+    allowed_ips: list[Network] | None = Field(
+        default=None, alias="allowedIps", min_length=1, max_length=100
+    )
     rate_limit_per_minute: int | None = Field(
         default=None, alias="rateLimitPerMinute", ge=1, le=1_000_000
     )

@@ -9,6 +9,8 @@ parsing input, pricing, and rendering JSON.
 from decimal import Decimal, InvalidOperation
 
 SCALE = 1_000_000
+# Far beyond any quantity tally stores; bounds the work of scaling 1e999999.
+MAX_DIGITS = 30
 
 
 class QuantityError(ValueError):
@@ -29,11 +31,30 @@ def to_decimal(value: object) -> Decimal:
 
 
 def to_scaled(number: Decimal) -> int:
-    """Millionths of an exact number with at most six decimal places."""
-    scaled = number * SCALE
-    if scaled != scaled.to_integral_value():
-        raise QuantityError("at most 6 decimal places")
-    return int(scaled)
+    """Millionths of an exact number with at most six decimal places.
+
+    Computed from the digits, never in Decimal arithmetic: its context would
+    round 2.00000000000000001 to 2, flush 1e-999999999 to 0 and overflow on
+    1e999999 (a 500), where each is a number tally must refuse.
+    """
+    if not number.is_finite():
+        raise QuantityError("must be finite")
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    coefficient = int("".join(map(str, digits)))
+    shift = exponent + 6
+    if coefficient == 0:
+        return 0
+    if shift < 0:
+        whole, rest = divmod(coefficient, 10**-shift) if -shift <= len(digits) else (0, 1)
+        if rest:
+            raise QuantityError("at most 6 decimal places")
+        scaled = whole
+    else:
+        if number.adjusted() > MAX_DIGITS:
+            raise QuantityError("too large")
+        scaled = coefficient * 10**shift
+    return -scaled if sign else scaled
 
 
 def from_scaled(scaled: int) -> Decimal:
