@@ -8,9 +8,11 @@ from typing import Any, Literal
 from anyio import to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tally import __version__
 from tally.auth.api import router as keys_router
@@ -58,6 +60,16 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return {"errors": errors}
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of the path: Starlette names only those of its first route."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TallyError)
     async def tally_error(_request: Request, exc: TallyError) -> EnvelopeResponse:
@@ -70,10 +82,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return failure(400, "VALIDATION_ERROR", f"invalid request: {fields}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> EnvelopeResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> EnvelopeResponse:
         code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = "no such path" if exc.status_code == 404 else str(exc.detail)
-        return failure(exc.status_code, code, message, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return failure(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> EnvelopeResponse:

@@ -19,7 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
@@ -37,8 +37,8 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         yield from _calls(sub)
 
 
-def _body_model(route: APIRoute) -> type[BaseModel] | None:
-    for call in _calls(route.dependant):
+def _body_model(dependant: Dependant) -> type[BaseModel] | None:
+    for call in _calls(dependant):
         model = getattr(call, "body_model", None)
         if model is not None:
             return model  # type: ignore[no-any-return]
@@ -56,8 +56,11 @@ def _add_body(operation: dict[str, Any], model: type[BaseModel], schemas: dict[s
     }
 
 
-def _declares_422(route: APIRoute) -> bool:
-    return 422 in route.responses or "422" in route.responses
+def _api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every APIRoute as served (prefix and router-level settings applied)."""
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute) and context.include_in_schema:
+            yield context
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -76,14 +79,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             "description": "an API key, `sk_live_...` or `sk_test_...`",
         }
     }
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
+    for route in _api_routes(app):
         authenticated = any(call is _authenticate for call in _calls(route.dependant))
-        model = _body_model(route)
-        for method in route.methods or ():
+        model = _body_model(route.dependant)
+        declares_422 = 422 in route.responses or "422" in route.responses
+        for method in route.methods:
             operation = schema["paths"][route.path_format][method.lower()]
-            if not _declares_422(route):
+            if not declares_422:
                 operation["responses"].pop("422", None)
             if authenticated:
                 operation["security"] = [{BEARER: []}]

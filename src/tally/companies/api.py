@@ -45,7 +45,7 @@ def list_ats(_admin: Admin, session: DbSession, paging: Paging) -> EnvelopeRespo
     "/companies",
     status_code=201,
     response_model=Envelope[CompanyOut],
-    responses=BODY,
+    responses=BODY | error_responses(409),
 )
 def create_company(
     _admin: Admin, session: DbSession, body: Annotated[CompanyIn, JsonBody(CompanyIn)]
