@@ -60,9 +60,7 @@ def parse_json(raw: bytes) -> Any:
     except DuplicateKey as exc:
         raise ValidationFailed.field(exc.key, "appears more than once in an object") from exc
     except (ValueError, RecursionError) as exc:
-        raise ValidationFailed(
-            "the request body is not valid JSON", details={"field": "body"}
-        ) from exc
+        raise ValidationFailed.field("body", "not valid JSON") from exc
 
 
 def check_json_content_type(content_type: str | None) -> None:

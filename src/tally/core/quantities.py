@@ -41,19 +41,15 @@ def to_scaled(number: Decimal) -> int:
         raise QuantityError("must be finite")
     sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # finite
-    coefficient = int("".join(map(str, digits)))
-    shift = exponent + 6
-    if coefficient == 0:
+    significant = bytes(digits).rstrip(b"\0")  # trailing zeros say nothing
+    if not significant:
         return 0
-    if shift < 0:
-        whole, rest = divmod(coefficient, 10**-shift) if -shift <= len(digits) else (0, 1)
-        if rest:
-            raise QuantityError("at most 6 decimal places")
-        scaled = whole
-    else:
-        if number.adjusted() > MAX_DIGITS:
-            raise QuantityError("too large")
-        scaled = coefficient * 10**shift
+    exponent += len(digits) - len(significant)
+    if exponent < -6:  # the last digit, not a zero, lies past the sixth place
+        raise QuantityError("at most 6 decimal places")
+    if number.adjusted() > MAX_DIGITS:
+        raise QuantityError("too large")
+    scaled = int("".join(map(str, significant))) * 10 ** (exponent + 6)
     return -scaled if sign else scaled
 
 
