@@ -49,7 +49,7 @@ def to_scaled(number: Decimal) -> int:
         raise QuantityError("at most 6 decimal places")
     if number.adjusted() > MAX_DIGITS:
         raise QuantityError("too large")
-    scaled = int("".join(map(str, significant))) * 10 ** (exponent + 6)
+    scaled: int = int("".join(map(str, significant))) * 10 ** (exponent + 6)
     return -scaled if sign else scaled
 
 
