@@ -127,3 +127,28 @@ def test_an_authenticated_body_over_the_limit_is_413(
     )
     assert response.status_code == 413, response.text
     assert _code(response) == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_declared_body_parameter_over_the_limit_is_413_too(db: Database) -> None:
+    """Routes that declare a body the FastAPI way still get 413 in the envelope."""
+    app = create_app(Settings(database_url=db.url, max_body_bytes=1000), database=db)
+
+    @app.post("/echo")
+    def echo(body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"a": "'
+        yield b"x" * 2000
+        yield b'"}'
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post(
+            "/echo", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == {
+        "code": "PAYLOAD_TOO_LARGE",
+        "message": "request body over 1000 bytes",
+        "details": {"limitBytes": 1000},
+    }

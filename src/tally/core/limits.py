@@ -1,9 +1,23 @@
 """A pure ASGI middleware that refuses bodies over the size limit with 413."""
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tally.core.envelope import failure
 from tally.errors import PayloadTooLarge
+
+
+class BodyOverLimit(PayloadTooLarge, HTTPException):
+    """413 in the envelope (as a TallyError, found first by the handlers).
+
+    Also a Starlette HTTPException: FastAPI re-raises those when reading a
+    declared body parameter, where any other exception becomes a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        message = f"request body over {limit} bytes"
+        HTTPException.__init__(self, 413, message)
+        PayloadTooLarge.__init__(self, message, details={"limitBytes": limit})
 
 
 class BodyLimit:
@@ -48,7 +62,7 @@ class BodyLimit:
                 if size > self.limit:
                     # Raised into the route reading the body; the envelope's
                     # handler answers 413 and nothing has been done.
-                    raise PayloadTooLarge(self._message, details={"limitBytes": self.limit})
+                    raise BodyOverLimit(self.limit)
             return message
 
         return counted
