@@ -5,15 +5,20 @@ naming what is wrong, and nothing is stored."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import simplejson
+from fastapi import Query
+from fastapi.testclient import TestClient
 from httpx2 import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
+from tally.app import create_app
 from tally.db.engine import Database
+from tally.settings import Settings
 from tests.factories import Api, event
 from tests.usage.test_ingest import snapshot
 
@@ -302,3 +307,22 @@ def test_instants_must_be_strings(
     with unchanged(db):
         error = _error(api.post("/admin/api-keys", body), 400, "VALIDATION_ERROR")
     assert _fields(error) == [field]
+
+
+def test_a_query_model_stands_for_its_fields(db: Database) -> None:
+    """Routes may take their query as a model; its fields are the declared names."""
+
+    class Window(BaseModel):
+        time_zone: str = Field(default="UTC", alias="timeZone")
+        granularity: str = "day"
+
+    app = create_app(Settings(database_url=db.url), database=db)
+
+    @app.get("/probe")
+    def probe(window: Annotated[Window, Query()]) -> dict[str, str]:
+        return {"zone": window.time_zone}
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/probe?timeZone=Asia/Kolkata&granularity=hour").status_code == 200
+        refused = client.get("/probe?time_zone=Asia/Kolkata")
+    assert _fields(_error(refused, 400, "VALIDATION_ERROR")) == ["time_zone"]

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from tally.errors import UnsupportedMediaType, ValidationFailed
 
@@ -88,7 +89,14 @@ def parse_uuid(value: str, field: str) -> uuid.UUID:
 
 
 def _query_names(dependant: Dependant) -> Iterator[str]:
-    yield from (param.alias for param in dependant.query_params)
+    for param in dependant.query_params:
+        annotation = param.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            # A query model (`Annotated[Model, Query()]`) stands for its fields.
+            fields = annotation.model_fields.items()
+            yield from (field.alias or name for name, field in fields)
+        else:
+            yield param.alias
     for sub in dependant.dependencies:
         yield from _query_names(sub)
 
