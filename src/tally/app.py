@@ -3,31 +3,46 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tally import __version__
 from tally.auth.api import router as keys_router
 from tally.auth.ratelimit import RateLimits
 from tally.companies.api import router as companies_router
-from tally.core.envelope import EnvelopeResponse, failure, success
+from tally.core.envelope import (
+    ANY_ROUTE,
+    Envelope,
+    EnvelopeResponse,
+    error_responses,
+    failure,
+    success,
+)
+from tally.core.http import strict_query
 from tally.core.limits import BodyLimit
 from tally.db.engine import Database
 from tally.errors import TallyError
 from tally.observability.api import install as install_observability
 from tally.observability.requestlog import log_internal_error
+from tally.openapi import install_docs
 from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
-from tally.usage.schemas import EventBatchIn
 
 log = logging.getLogger("tally")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
 
 HTTP_CODES = {
     400: "VALIDATION_ERROR",
@@ -48,6 +63,16 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return {"errors": errors}
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of the path: Starlette names only those of its first route."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TallyError)
     async def tally_error(_request: Request, exc: TallyError) -> EnvelopeResponse:
@@ -60,10 +85,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return failure(400, "VALIDATION_ERROR", f"invalid request: {fields}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> EnvelopeResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> EnvelopeResponse:
         code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = "no such path" if exc.status_code == 404 else str(exc.detail)
-        return failure(exc.status_code, code, message, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return failure(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> EnvelopeResponse:
@@ -72,25 +100,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         request_id = getattr(request.state, "request_id", None)
         log_internal_error(exc, {"requestId": request_id, "method": request.method})
         return failure(500, "INTERNAL_ERROR", "internal error")
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, routes=app.routes, description=app.description
-    )
-    # The event batch body is parsed by hand (exact decimals, per-index
-    # errors); publish its models so the document still describes it.
-    models = EventBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.update(models.pop("$defs", {}))
-    components["EventBatchIn"] = models
-    body = {"$ref": "#/components/schemas/EventBatchIn"}
-    content = schema["paths"]["/usage/events"]["post"]["requestBody"]["content"]
-    content["application/json"]["schema"] = body
-    app.openapi_schema = schema
-    return schema
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -115,6 +124,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         "{success, data, error, timestamp}.",
         lifespan=lifespan,
         default_response_class=EnvelopeResponse,
+        # Every route refuses unknown and repeated query parameters.
+        dependencies=[Depends(strict_query)],
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = db
@@ -122,14 +135,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in (usage_router, companies_router, keys_router, pricing_router):
         app.include_router(router)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Envelope[Health],
+        responses=error_responses(*ANY_ROUTE),
+    )
     def healthz() -> EnvelopeResponse:
         """Liveness and database reachability."""
         with db.transaction(write=False) as session:
             session.execute(text("SELECT 1"))
-        return success({"status": "ok"})
+        return success(Health(status="ok"))
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    install_docs(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RateLimits, settings=settings)
     install_observability(app)  # last: its middleware wraps every other one

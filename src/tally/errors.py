@@ -69,6 +69,11 @@ class PayloadTooLarge(TallyError):
     status = 413
 
 
+class UnsupportedMediaType(TallyError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
 class InvalidEvents(TallyError):
     code = "INVALID_EVENTS"
     status = 422

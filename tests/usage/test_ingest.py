@@ -582,7 +582,8 @@ def test_voiding_an_interview_s_first_event_moves_the_interview(api: Api, world:
 
 
 def test_any_valid_id_can_be_voided(api: Api, world: World) -> None:
-    ids = {"ev.1:x-y_Z": "ev.1:x-y_Z", "..": "%2E%2E", ".": "%2E", "x" * 128: "x" * 128}
+    # "." and ".." are refused at ingestion (tests/usage/test_strict_input.py).
+    ids = {"ev.1:x-y_Z": "ev.1:x-y_Z", "...": "...", ".a": ".a", "x" * 128: "x" * 128}
     api.ingest(*(event(world.minutes, event_id) for event_id in ids))
     for event_id, in_path in ids.items():
         response = api.client.post(

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tally.auth.scopes import KeyKind, Scope
-from tally.core.instants import UtcInstant
 from tally.core.text import NoNul
+from tally.core.wire import Instant, UuidString
 
 
 def _network(value: str) -> str:
@@ -29,11 +29,14 @@ class KeyIn(BaseModel):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
     ]
     kind: KeyKind
-    company_id: uuid.UUID | None = Field(default=None, alias="companyId")
-    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+    company_id: UuidString | None = Field(default=None, alias="companyId")
+    ats_integration_id: UuidString | None = Field(default=None, alias="atsIntegrationId")
     scopes: list[Scope] = Field(min_length=1, max_length=3)
-    expires_at: UtcInstant | None = Field(default=None, alias="expiresAt")
-    allowed_ips: list[Network] | None = Field(default=None, alias="allowedIps", max_length=100)
+    expires_at: Instant | None = Field(default=None, alias="expiresAt")
+    # null allows every address; an empty list would read as "none" but allowed all.
+    allowed_ips: list[Network] | None = Field(
+        default=None, alias="allowedIps", min_length=1, max_length=100
+    )
     # Null: the default of the key's kind (60 and 2,000 for company and ATS
     # keys, unlimited for platform keys). Strict: 1.0, "5" and true are refused.
     rate_limit_per_minute: int | None = Field(

@@ -5,15 +5,21 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from tally.core.text import NoNul
+from tally.core.wire import UuidString
 
 BillingSystem = Literal["minutes", "credits"]
 CompanyName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100), NoNul
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=2, max_length=100),
+    NoNul,
 ]
 AtsName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200),
+    NoNul,
 ]
 
 
@@ -24,6 +30,8 @@ class AtsIn(BaseModel):
 
 
 class AtsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     created_at: datetime = Field(serialization_alias="createdAt")
@@ -34,21 +42,26 @@ class CompanyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    id: uuid.UUID | None = None
+    id: UuidString | None = None
     name: CompanyName
     billing_system: BillingSystem = Field(alias="billingSystem")
-    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+    ats_integration_id: UuidString | None = Field(default=None, alias="atsIntegrationId")
 
 
 class CompanyPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: CompanyName | None = None
-    billing_system: BillingSystem | None = Field(default=None, alias="billingSystem")
-    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+    # Present means set: null is refused for these two (the schema says so too).
+    name: CompanyName | SkipJsonSchema[None] = None
+    billing_system: BillingSystem | SkipJsonSchema[None] = Field(
+        default=None, alias="billingSystem"
+    )
+    ats_integration_id: UuidString | None = Field(default=None, alias="atsIntegrationId")
 
 
 class CompanyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     name: str
     billing_system: BillingSystem = Field(serialization_alias="billingSystem")

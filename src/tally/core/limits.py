@@ -1,15 +1,33 @@
 """A pure ASGI middleware that refuses bodies over the size limit with 413."""
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tally.core.envelope import failure
+from tally.errors import PayloadTooLarge
+
+
+class BodyOverLimit(PayloadTooLarge, HTTPException):
+    """413 in the envelope (as a TallyError, found first by the handlers).
+
+    Also a Starlette HTTPException: FastAPI re-raises those when reading a
+    declared body parameter, where any other exception becomes a 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        message = f"request body over {limit} bytes"
+        HTTPException.__init__(self, 413, message)
+        PayloadTooLarge.__init__(self, message, details={"limitBytes": limit})
 
 
 class BodyLimit:
-    """Buffers at most `limit` bytes of a request body; anything more is a 413.
+    """Lets at most `limit` bytes of a request body through; anything more is a 413.
 
-    Checking the declared Content-Length first avoids reading a huge body at
-    all; counting while reading catches chunked bodies that declare none.
+    A declared Content-Length over the limit is refused at once, before
+    anything is read. Otherwise the body is counted as the application reads
+    it (chunked bodies declare no length), and only when it reads it: tally
+    reads a body after authenticating the caller (tally.bodies), so an
+    unauthenticated request is refused before a byte of its body is read.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -22,42 +40,29 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+            response = failure(
+                413, "PAYLOAD_TOO_LARGE", self._message, details={"limitBytes": self.limit}
+            )
+            await response(scope, receive, send)
             return
-        chunks: list[bytes] = []
+        await self.app(scope, self._counting(receive), send)
+
+    @property
+    def _message(self) -> str:
+        return f"request body over {self.limit} bytes"
+
+    def _counting(self, receive: Receive) -> Receive:
         size = 0
-        more = True
-        while more:
+
+        async def counted() -> Message:
+            nonlocal size
             message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        await self.app(scope, _replay([{"type": "http.request", "body": body}]), send)
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > self.limit:
+                    # Raised into the route reading the body; the envelope's
+                    # handler answers 413 and nothing has been done.
+                    raise BodyOverLimit(self.limit)
+            return message
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = failure(
-            413,
-            "PAYLOAD_TOO_LARGE",
-            f"request body over {self.limit} bytes",
-            details={"limitBytes": self.limit},
-        )
-        await response(scope, receive, send)
-
-
-def _replay(messages: list[Message]) -> Receive:
-    queue = list(messages)
-
-    async def receive() -> Message:
-        if queue:
-            return queue.pop(0)
-        return {"type": "http.disconnect"}
-
-    return receive
+        return counted

@@ -2,10 +2,10 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -31,6 +31,8 @@ Paging = Annotated[PageRequest, Depends(_page_request)]
 
 
 class Pagination(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     total: int
     page: int
     limit: int
@@ -39,10 +41,17 @@ class Pagination(BaseModel):
     has_previous_page: bool = Field(serialization_alias="hasPreviousPage")
 
 
+class Page(BaseModel, Generic[T]):
+    """The `data` of a list answer: one page of items and where it lies."""
+
+    items: list[T]
+    pagination: Pagination
+
+
 def page_of(
-    items: Sequence[T], total: int, request: PageRequest, render: Callable[[T], Any]
-) -> dict[str, Any]:
-    """The `data` of a list answer."""
+    items: Sequence[Any], total: int, request: PageRequest, render: Callable[[Any], T]
+) -> Page[T]:
+    """The `data` of a list answer, each item rendered (to its response model)."""
     total_pages = (total + request.limit - 1) // request.limit
     pagination = Pagination(
         total=total,
@@ -52,7 +61,4 @@ def page_of(
         has_next_page=request.page < total_pages,
         has_previous_page=request.page > 1,
     )
-    return {
-        "items": [render(item) for item in items],
-        "pagination": pagination.model_dump(by_alias=True),
-    }
+    return Page[T].model_construct(items=[render(item) for item in items], pagination=pagination)

@@ -4,19 +4,32 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic.json_schema import SkipJsonSchema
 
 from tally.auth.tenancy import visible_companies
-from tally.core.envelope import EnvelopeResponse, success
-from tally.core.http import json_body, parse_uuid
+from tally.bodies import raw_json
+from tally.core.envelope import (
+    AUTHENTICATED,
+    WITH_BODY,
+    Envelope,
+    EnvelopeResponse,
+    error_responses,
+    success,
+)
+from tally.core.http import parse_uuid
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import DbSession, UsageReader, UsageWriter
 from tally.errors import InvalidDateRange, ValidationFailed
 from tally.observability.metrics import record_ingest_on_commit
 from tally.usage import ingest, report
-from tally.usage.schemas import EventBatchIn, IngestResult, UsageReport, VoidResult
+from tally.usage.schemas import ID_PATTERN, EventBatchIn, IngestResult, UsageReport, VoidResult
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
 DEFAULT_WINDOW = timedelta(days=30)
+
+# Query values are strings parsed by tally (exact instants, UUIDs with a
+# field-naming 400); None is their absence, never a value to send.
+InstantQuery = str | SkipJsonSchema[None]
 
 
 def _instant(value: str | None, field: str) -> datetime | None:
@@ -42,17 +55,22 @@ def resolve_window(start: str | None, end: str | None, now: datetime) -> tuple[d
     return resolved_start, resolved_end
 
 
-@router.get(
-    "/billing/usage",
-    response_class=EnvelopeResponse,
-    responses={200: {"model": UsageReport, "description": "usage in the envelope's data"}},
-)
+@router.get("/billing/usage", response_model=Envelope[UsageReport])
 def get_usage(
     principal: UsageReader,
     session: DbSession,
-    start: Annotated[str | None, Query(description="inclusive; ISO 8601")] = None,
-    end: Annotated[str | None, Query(description="exclusive; ISO 8601")] = None,
-    company_id: Annotated[str | None, Query(alias="companyId")] = None,
+    start: Annotated[
+        InstantQuery, Query(description="inclusive; ISO 8601 (default: end minus 30 days)")
+    ] = None,
+    end: Annotated[InstantQuery, Query(description="exclusive; ISO 8601 (default: now)")] = None,
+    company_id: Annotated[
+        str | SkipJsonSchema[None],
+        Query(
+            alias="companyId",
+            description="narrow to one company",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ] = None,
 ) -> EnvelopeResponse:
     """Usage per company and cost key over [start, end)."""
     window = resolve_window(start, end, utcnow())
@@ -61,22 +79,20 @@ def get_usage(
     return success(report.usage_report(session, companies, *window))
 
 
-def _parsed_batch(body: Annotated[Any, Depends(json_body)]) -> ingest.ParsedBatch:
+def _parsed_batch(body: Annotated[Any, Depends(raw_json)]) -> ingest.ParsedBatch:
     # Declared before the session: the CPU-bound checks run before the
     # request's transaction takes the database's write lock.
     return ingest.parse(body)
 
 
+# Parsed by hand (exact decimals, per-index errors); documented by this model.
+_parsed_batch.body_model = EventBatchIn  # type: ignore[attr-defined]
+
+
 @router.post(
     "/usage/events",
-    response_class=EnvelopeResponse,
-    responses={200: {"model": IngestResult}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": EventBatchIn.model_json_schema()}},
-        }
-    },
+    response_model=Envelope[IngestResult],
+    responses=error_responses(*WITH_BODY, 409, 422),
 )
 def post_events(
     _principal: UsageWriter,
@@ -86,19 +102,19 @@ def post_events(
     """Ingest a batch of 1 to 1,000 usage events, atomically and idempotently."""
     result = ingest.store(session, batch, utcnow())
     record_ingest_on_commit(session, result.accepted, result.duplicates)
-    return success(result.model_dump())
+    return success(result)
 
 
 @router.post(
     "/usage/events/{event_id}/void",
-    response_class=EnvelopeResponse,
-    responses={200: {"model": VoidResult}},
+    response_model=Envelope[VoidResult],
+    responses=error_responses(404),
 )
 def void_event(
     _principal: UsageWriter,
     session: DbSession,
-    event_id: Annotated[str, Path(max_length=128)],
+    event_id: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> EnvelopeResponse:
     """Void an event: it stays stored but stops counting everywhere."""
     event_id_out, voided_at = ingest.void(session, event_id, utcnow())
-    return success(VoidResult(id=event_id_out, voided_at=voided_at).model_dump(by_alias=True))
+    return success(VoidResult(id=event_id_out, voided_at=voided_at))

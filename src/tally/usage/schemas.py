@@ -5,13 +5,44 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
+from tally.core.envelope import OptionalNumber, Timestamp, absent
 from tally.core.instants import InstantError, parse_instant
 from tally.core.quantities import QuantityError, to_decimal, to_scaled
 
 AgentFocus = Literal["SCREENING", "OUTREACH", "LANGUAGE_TEST", "GENERIC"]
-IdString = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+# "." and ".." are refused: as path segments (POST /usage/events/{id}/void) they
+# would be read as the directory itself or its parent. The published pattern
+# says so without look-ahead, which JSON Schema and pydantic's regex engine lack.
+ID_PATTERN = (
+    r"^(?:[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}"
+    r"|\.[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,126}"
+    r"|\.\.[A-Za-z0-9._:-]{1,126})$"
+)
+
+
+def _not_dots(value: str) -> str:
+    if value in {".", ".."}:
+        raise ValueError('must not be "." or ".."')
+    return value
+
+
+IdString = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
+    AfterValidator(_not_dots),
+    WithJsonSchema({"type": "string", "pattern": ID_PATTERN}),
+]
 CostKey = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
@@ -40,7 +71,14 @@ def _uuid(value: Any) -> Any:
 
 
 EventInstant = Annotated[datetime, BeforeValidator(_event_instant)]
-Minutes = Annotated[Decimal, BeforeValidator(_quantity), Field(ge=0, le=10000, decimal_places=6)]
+Minutes = Annotated[
+    Decimal,
+    BeforeValidator(_quantity),
+    Field(ge=0, le=10000, decimal_places=6),
+    WithJsonSchema(
+        {"type": "number", "minimum": 0, "maximum": 10000, "description": "at most 6 decimals"}
+    ),
+]
 UuidString = Annotated[uuid.UUID, BeforeValidator(_uuid)]
 
 
@@ -66,6 +104,8 @@ class EventBatchIn(BaseModel):
 
 
 class IngestResult(BaseModel):
+    """N + M = the batch size."""
+
     accepted: int
     duplicates: int
 
@@ -76,23 +116,23 @@ class VoidResult(BaseModel):
 
 
 class Period(BaseModel):
-    start: str
-    end: str
+    start: Timestamp
+    end: Timestamp
 
 
 class CostKeyUsage(BaseModel):
     cost_key: str = Field(serialization_alias="costKey")
     events: int
-    minutes_used: Decimal | None = Field(default=None, serialization_alias="minutesUsed")
-    credits_used: Decimal | None = Field(default=None, serialization_alias="creditsUsed")
+    minutes_used: OptionalNumber = absent(serialization_alias="minutesUsed")
+    credits_used: OptionalNumber = absent(serialization_alias="creditsUsed")
 
 
 class CompanyUsage(BaseModel):
     company_id: uuid.UUID = Field(serialization_alias="companyId")
     company_name: str = Field(serialization_alias="companyName")
     billing_system: Literal["minutes", "credits"] = Field(serialization_alias="billingSystem")
-    total_minutes_used: Decimal | None = Field(default=None, serialization_alias="totalMinutesUsed")
-    total_credits_used: Decimal | None = Field(default=None, serialization_alias="totalCreditsUsed")
+    total_minutes_used: OptionalNumber = absent(serialization_alias="totalMinutesUsed")
+    total_credits_used: OptionalNumber = absent(serialization_alias="totalCreditsUsed")
     total_interviews: int = Field(serialization_alias="totalInterviews")
     breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
 
@@ -102,7 +142,7 @@ class UsageReport(BaseModel):
 
     period: Period
     companies: list[CompanyUsage]
-    total_minutes_used: Decimal | None = Field(default=None, serialization_alias="totalMinutesUsed")
-    total_credits_used: Decimal | None = Field(default=None, serialization_alias="totalCreditsUsed")
+    total_minutes_used: OptionalNumber = absent(serialization_alias="totalMinutesUsed")
+    total_credits_used: OptionalNumber = absent(serialization_alias="totalCreditsUsed")
     total_interviews: int = Field(serialization_alias="totalInterviews")
     breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
