@@ -65,12 +65,19 @@ def record_crossings(session: Session, events: Iterable[NewEvent], now: datetime
 
 
 def _record_window(session: Session, window: Window, group: list[Plan], now: datetime) -> None:
-    facts = repository.company_facts(session, [plan.company_id for plan in group])
-    used = used_by_company(
-        session, [facts[plan.company_id].company for plan in group], *_span(window)
-    )
-    done = repository.recorded(session, list(facts), window.start)
-    for plan in group:
+    done = repository.recorded(session, [plan.company_id for plan in group], window.start)
+    # A company past every threshold of its plan has nothing left to cross.
+    open_plans = [
+        plan
+        for plan in group
+        if any((plan.company_id, threshold) not in done for threshold in thresholds_of(plan))
+    ]
+    if not open_plans:
+        return
+    facts = repository.company_facts(session, [plan.company_id for plan in open_plans])
+    refs = [facts[plan.company_id].company for plan in open_plans]
+    used = used_by_company(session, refs, *_span(window))
+    for plan in open_plans:
         for threshold in thresholds_of(plan):
             if (plan.company_id, threshold) in done:
                 continue
