@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tally.companies.models import Company
 from tally.companies.repository import CompanyRef
+from tally.plans.models import Plan
 from tally.webhooks.models import ThresholdCrossing, WebhookDelivery, WebhookEndpoint
 
 # --- endpoints
@@ -45,18 +46,43 @@ def fail_pending_of(session: Session, endpoint_id: uuid.UUID, reason: str) -> No
 # --- the outbox
 
 
-class Crossed(NamedTuple):
-    company: CompanyRef
+class PlannedCompany(NamedTuple):
+    """A company with a plan, as the outbox needs it (plain columns, no ORM objects)."""
+
+    company_id: uuid.UUID
+    allowance: int
+    period: str
+    anchor_day: int
+    anchor_month: int
+    time_zone: str
+    thresholds: str
+    name: str
+    billing_system: str
     ats_integration_id: uuid.UUID | None
 
+    @property
+    def company(self) -> CompanyRef:
+        return CompanyRef(self.company_id, self.name, self.billing_system)
 
-def company_facts(session: Session, company_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Crossed]:
-    rows = session.execute(
-        select(Company.id, Company.name, Company.billing_system, Company.ats_integration_id).where(
-            Company.id.in_(company_ids)
-        )
-    )
-    return {row[0]: Crossed(CompanyRef(row[0], row[1], row[2]), row[3]) for row in rows}
+
+_PLANNED = select(
+    Plan.company_id,
+    Plan.allowance,
+    Plan.period,
+    Plan.anchor_day,
+    Plan.anchor_month,
+    Plan.time_zone,
+    Plan.thresholds,
+    Company.name,
+    Company.billing_system,
+    Company.ats_integration_id,
+).join(Company, Company.id == Plan.company_id)
+
+
+def planned_companies(session: Session, company_ids: Sequence[uuid.UUID]) -> list[PlannedCompany]:
+    """Those of these companies that have a plan, with what a crossing needs of them."""
+    rows = session.execute(_PLANNED.where(Plan.company_id.in_(company_ids)))
+    return [PlannedCompany._make(row) for row in rows]
 
 
 def recorded(
