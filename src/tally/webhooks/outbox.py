@@ -15,7 +15,7 @@ worker (tally.webhooks.worker) sends what these rows describe, afterwards.
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import simplejson
@@ -30,6 +30,9 @@ from tally.plans.usage import used_by_company
 from tally.webhooks import repository
 from tally.webhooks.repository import PlannedCompany
 from tally.webhooks.schemas import EVENT_TYPE
+
+# Every current period started less than this long ago (a year and a zone's offset).
+HORIZON = timedelta(days=400)
 
 
 class NewEvent(Protocol):
@@ -52,20 +55,30 @@ def record_crossings(session: Session, events: Iterable[NewEvent], now: datetime
     if not instants:
         return
     groups: dict[Window, list[PlannedCompany]] = {}
-    for planned in repository.planned_companies(session, list(instants)):
+    found, recorded = repository.planned_companies(session, list(instants), now - HORIZON)
+    for planned in found:
         window = window_of(planned, now)
         start, end = to_micros(window.start), to_micros(window.end)
         # Only events of the current period can take it over a threshold.
         if any(start <= at < end for at in instants[planned.company_id]):
             groups.setdefault(window, []).append(planned)
     for window, group in groups.items():
-        _record_window(session, window, group, now)
+        done = {
+            (planned.company_id, threshold)
+            for planned in group
+            for start, threshold in recorded[planned.company_id]
+            if start == window.start
+        }
+        _record_window(session, window, group, done, now)
 
 
 def _record_window(
-    session: Session, window: Window, group: list[PlannedCompany], now: datetime
+    session: Session,
+    window: Window,
+    group: list[PlannedCompany],
+    done: set[tuple[uuid.UUID, int]],
+    now: datetime,
 ) -> None:
-    done = repository.recorded(session, [planned.company_id for planned in group], window.start)
     # A company past every threshold of its plan has nothing left to cross.
     open_plans = [
         planned
