@@ -2,6 +2,7 @@
 
 import base64
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -136,3 +137,25 @@ def test_the_in_process_worker_delivers_without_help(serving: Api, receiver: Rec
     signature = got.headers["webhook-signature"]
     assert signature.startswith("v1,")
     assert len(base64.b64decode(signature.removeprefix("v1,"))) == 32
+
+
+def test_workers_running_side_by_side_send_each_delivery_once(
+    hooks: Api, db: Database, receiver: Receiver
+):
+    company = planned_company(hooks, thresholds=[100])
+    for _ in range(12):
+        endpoint(hooks, receiver.url)
+    hooks.ingest(now_event(company, 100))
+    workers = [Deliverer(db, hook_settings(db)) for _ in range(3)]
+    try:
+        threads = [threading.Thread(target=worker.deliver_due) for worker in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for worker in workers:
+            worker.close()
+    ids = [item.headers["webhook-id"] for item in receiver.wait_for(12)]
+    assert sorted(ids) == sorted({item["id"] for item in deliveries(hooks)})
+    assert {item["status"] for item in deliveries(hooks)} == {"delivered"}
