@@ -66,8 +66,8 @@ def record_crossings(session: Session, events: Iterable[NewEvent], now: datetime
         done = {
             (planned.company_id, threshold)
             for planned in group
-            for start, threshold in recorded[planned.company_id]
-            if start == window.start
+            for period_start, threshold in recorded[planned.company_id]
+            if period_start == window.start
         }
         _record_window(session, window, group, done, now)
 
