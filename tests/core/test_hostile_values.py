@@ -239,14 +239,15 @@ def test_nul_in_an_event_field_is_422(
 
 
 @pytest.mark.parametrize("event_id", ["ev%00", "%00", "ev-stored%00"])
-def test_nul_in_a_void_id_is_an_unknown_event(
+def test_nul_in_a_void_id_is_refused_before_the_database(
     api: Api, db: Database, acme: str, event_id: str
 ) -> None:
-    # No event can have such an id (ingestion refuses it), so it is unknown: 404.
+    # No event can have such an id (ingestion refuses it): the path is malformed.
     with unchanged(db):
         response = api.void(event_id)
-    assert response.status_code == 404, response.text
-    assert response.json()["error"]["code"] == "NOT_FOUND"
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "event_id" in response.json()["error"]["message"]
 
 
 def test_nul_in_query_parameters_is_400(api: Api, acme: str) -> None:
