@@ -326,3 +326,25 @@ def test_a_query_model_stands_for_its_fields(db: Database) -> None:
         assert client.get("/probe?timeZone=Asia/Kolkata&granularity=hour").status_code == 200
         refused = client.get("/probe?time_zone=Asia/Kolkata")
     assert _fields(_error(refused, 400, "VALIDATION_ERROR")) == ["time_zone"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/admin/companies", {"name": " " + "x" * 99 + " ", "billingSystem": "minutes"}, 400),
+        ("/admin/companies", {"name": "  x ", "billingSystem": "minutes"}, 400),
+        ("/admin/companies", {"name": " " + "x" * 98 + " ", "billingSystem": "minutes"}, 201),
+        ("/admin/ats-integrations", {"name": "x" * 200 + " "}, 400),
+        ("/admin/ats-integrations", {"name": "   "}, 400),
+        ("/admin/ats-integrations", {"name": " Lever "}, 201),
+    ],
+)
+def test_name_lengths_hold_as_sent_and_names_are_stored_trimmed(
+    api: Api, path: str, body: dict[str, Any], status: int
+) -> None:
+    response = api.post(path, body)
+    assert response.status_code == status, response.text
+    if status == 201:
+        assert response.json()["data"]["name"] == body["name"].strip()
+    else:
+        assert _fields(_error(response, 400, "VALIDATION_ERROR")) == ["name"]

@@ -1,24 +1,41 @@
 """Wire formats of companies and ATS integrations."""
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from tally.core.text import NoNul
 from tally.core.wire import UuidString
 
 BillingSystem = Literal["minutes", "credits"]
+
+
+def _trimmed(min_length: int) -> Callable[[str], str]:
+    def trim(value: str) -> str:
+        value = value.strip()
+        if len(value) < min_length:
+            raise ValueError(f"must have at least {min_length} characters besides spaces")
+        return value
+
+    return trim
+
+
+# Lengths hold as sent (so the schema's maxLength is the whole truth), and
+# the name is stored trimmed, still at least min_length long.
 CompanyName = Annotated[
     str,
-    StringConstraints(strict=True, strip_whitespace=True, min_length=2, max_length=100),
+    StringConstraints(strict=True, min_length=2, max_length=100),
+    AfterValidator(_trimmed(2)),
     NoNul,
 ]
 AtsName = Annotated[
     str,
-    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(strict=True, min_length=1, max_length=200),
+    AfterValidator(_trimmed(1)),
     NoNul,
 ]
 
