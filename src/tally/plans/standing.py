@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from tally.core.instants import to_micros
-from tally.core.quantities import SCALE, from_scaled, to_scaled
+from tally.core.quantities import SCALE, from_scaled
 from tally.plans.periods import Window
 
 _EXACT = Context(prec=60)
@@ -34,7 +34,9 @@ class Standing:
 
 def _plain(value: Decimal, places: Decimal) -> Decimal:
     """Rounded half-even, then shown without trailing zeros (100, not 100.00)."""
-    return from_scaled(to_scaled(value.quantize(places, rounding=ROUND_HALF_EVEN, context=_EXACT)))
+    rounded = value.quantize(places, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    # A projection may exceed any input bound, so no input check (to_scaled) here.
+    return from_scaled(int(rounded.scaleb(6, context=_EXACT)))
 
 
 def standing(allowance: int, used: int, window: Window, now: datetime) -> Standing:
