@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tally import __version__
@@ -17,8 +18,10 @@ from tally.auth.api import router as keys_router
 from tally.companies.api import router as companies_router
 from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.core.limits import BodyLimit
+from tally.db import failures
+from tally.db.admission import WriteGate
 from tally.db.engine import Database
-from tally.errors import TallyError
+from tally.errors import ServiceUnavailable, TallyError
 from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
@@ -48,7 +51,10 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TallyError)
     async def tally_error(_request: Request, exc: TallyError) -> EnvelopeResponse:
-        return failure(exc.status, exc.code, exc.message, exc.details)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServiceUnavailable) else None
+        )
+        return failure(exc.status, exc.code, exc.message, exc.details, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> EnvelopeResponse:
@@ -78,6 +84,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
         return failure(500, "INTERNAL_ERROR", "internal error")
 
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> EnvelopeResponse:
+        # A wait that ran out or an unreachable database: 503, nothing was done.
+        busy = failures.unavailable(exc)
+        if busy is None:
+            return await unexpected(request, exc)
+        log.warning("503 %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return await tally_error(request, busy)
+
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
@@ -101,7 +116,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     owned = database is None
-    db = database or Database(settings.database_url)
+    db = database or Database(settings.database_url, wait_seconds=settings.write_wait_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -123,14 +138,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.write_gate = WriteGate(
+        per_company=not db.is_sqlite,
+        wait_seconds=settings.write_wait_seconds,
+        worker_threads=settings.worker_threads,
+    )
     _install_error_handlers(app)
     for router in (usage_router, companies_router, keys_router, pricing_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> EnvelopeResponse:
+    async def healthz() -> EnvelopeResponse:
         """Liveness and database reachability."""
-        with db.transaction(write=False) as session:
+        # On the loop's own connection: no worker thread, no write lock.
+        with db.loop_read() as session:
             session.execute(text("SELECT 1"))
         return success({"status": "ok"})
 

@@ -1,7 +1,9 @@
 """Configuration from the environment (prefix TALLY_)."""
 
+from datetime import UTC, datetime
 from functools import lru_cache
 
+from pydantic import AwareDatetime
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///tally.db"
@@ -25,6 +27,11 @@ class Settings(BaseSettings):
     # separated, or "*"). Unset: the peer address is the client, always, so
     # allowedIps cannot be bypassed with a forged header.
     forwarded_allow_ips: str | None = None
+    # How long a request may wait for the database's write admission, a worker
+    # thread, a pooled connection or a lock before it gets 503 with Retry-After.
+    write_wait_seconds: float = 10.0
+    # No event may be dated earlier (issue 10): bounds what one late event costs.
+    history_start: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @lru_cache

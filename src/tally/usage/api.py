@@ -3,13 +3,21 @@
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.orm import Session
 
 from tally.auth.tenancy import visible_companies
 from tally.core.envelope import EnvelopeResponse, success
 from tally.core.http import json_body, parse_uuid
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
-from tally.deps import DbSession, UsageReader, UsageWriter
+from tally.deps import (
+    DbSession,
+    UsageReader,
+    UsageWriter,
+    get_database,
+    get_settings_dep,
+    write_transaction,
+)
 from tally.errors import InvalidDateRange, ValidationFailed
 from tally.usage import ingest, report
 from tally.usage.schemas import EventBatchIn, IngestResult, UsageReport, VoidResult
@@ -61,8 +69,8 @@ def get_usage(
 
 
 def _parsed_batch(body: Annotated[Any, Depends(json_body)]) -> ingest.ParsedBatch:
-    # Declared before the session: the CPU-bound checks run before the
-    # request's transaction takes the database's write lock.
+    # In a worker thread (CPU-bound), before the write turn is waited for:
+    # the request's transaction then holds its locks only while it writes.
     return ingest.parse(body)
 
 
@@ -77,13 +85,18 @@ def _parsed_batch(body: Annotated[Any, Depends(json_body)]) -> ingest.ParsedBatc
         }
     },
 )
-def post_events(
+async def post_events(
+    request: Request,
     _principal: UsageWriter,
     batch: Annotated[ingest.ParsedBatch, Depends(_parsed_batch)],
-    session: DbSession,
 ) -> EnvelopeResponse:
     """Ingest a batch of 1 to 1,000 usage events, atomically and idempotently."""
-    result = ingest.store(session, batch, utcnow())
+    history_start = get_settings_dep(request).history_start
+
+    def work(session: Session) -> IngestResult:
+        return ingest.store(session, batch, utcnow(), history_start)
+
+    result = await write_transaction(request, batch.company_ids(), work)
     return success(result.model_dump())
 
 
@@ -92,11 +105,19 @@ def post_events(
     response_class=EnvelopeResponse,
     responses={200: {"model": VoidResult}},
 )
-def void_event(
+async def void_event(
+    request: Request,
     _principal: UsageWriter,
-    session: DbSession,
     event_id: Annotated[str, Path(max_length=128)],
 ) -> EnvelopeResponse:
     """Void an event: it stays stored but stops counting everywhere."""
-    event_id_out, voided_at = ingest.void(session, event_id, utcnow())
+    # Which company's turn to wait for: one indexed lookup, on the loop.
+    with get_database(request).loop_read() as session:
+        company = ingest.event_company(session, event_id)
+    companies = [] if company is None else [company]
+
+    def work(session: Session) -> tuple[str, datetime]:
+        return ingest.void(session, event_id, utcnow())
+
+    event_id_out, voided_at = await write_transaction(request, companies, work)
     return success(VoidResult(id=event_id_out, voided_at=voided_at).model_dump(by_alias=True))
