@@ -31,6 +31,8 @@ from tally.errors import ServiceUnavailable
 
 T = TypeVar("T")
 _EVERYONE = uuid.UUID(int=0)
+# Batches decoded at once per process (one decoding while another writes).
+DECODERS = 2
 
 
 class _KeyedLocks:
@@ -62,6 +64,7 @@ class WriteGate:
         self.wait_seconds = wait_seconds
         self._turns = _KeyedLocks()
         self._slots = asyncio.Semaphore(max(1, worker_threads - 1))
+        self._decoders = asyncio.Semaphore(DECODERS)
         self._unbounded: CapacityLimiter | None = None
 
     def deadline(self) -> float:
@@ -78,7 +81,21 @@ class WriteGate:
 
     async def run(self, deadline: float, work: Callable[[], T]) -> T:
         """Run `work` in a worker thread once a writer slot and a thread are free."""
-        await _within(deadline, self._slots.acquire())
+        return await self._in_thread(self._slots, deadline, work)
+
+    async def decode(self, work: Callable[[], T]) -> T:
+        """Run CPU-bound `work` (decoding a batch) in a worker thread, a few at a time.
+
+        Decoding is pure Python: more of it at once in one process only makes
+        the threads take turns at the GIL, and slows down the writer holding
+        the database's lock. Queued batches wait here, on the loop.
+        """
+        return await self._in_thread(self._decoders, self.deadline(), work)
+
+    async def _in_thread(
+        self, slots: asyncio.Semaphore, deadline: float, work: Callable[[], T]
+    ) -> T:
+        await _within(deadline, slots.acquire())
         try:
             threads = to_thread.current_default_thread_limiter()
             borrower = object()
@@ -92,7 +109,7 @@ class WriteGate:
             finally:
                 threads.release_on_behalf_of(borrower)
         finally:
-            self._slots.release()
+            slots.release()
 
     def left(self, deadline: float) -> float:
         """Seconds left before the deadline (at least a millisecond)."""

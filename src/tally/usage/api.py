@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from tally.auth.tenancy import visible_companies
 from tally.core.envelope import EnvelopeResponse, success
@@ -17,6 +16,7 @@ from tally.deps import (
     UsageWriter,
     get_database,
     get_settings_dep,
+    get_write_gate,
     write_transaction,
 )
 from tally.errors import InvalidDateRange, ValidationFailed
@@ -74,7 +74,7 @@ async def _parsed_batch(request: Request) -> ingest.ParsedBatch:
     # off the event loop (which must keep answering /healthz), and before the
     # write turn is waited for, so the transaction holds its locks only to write.
     raw = await request.body()
-    return await run_in_threadpool(lambda: ingest.parse(parse_json(raw)))
+    return await get_write_gate(request).decode(lambda: ingest.parse(parse_json(raw)))
 
 
 @router.post(
