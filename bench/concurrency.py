@@ -59,8 +59,8 @@ def _runs(backend: str, workers: int, args: argparse.Namespace) -> list[dict[str
             database.dispose()
         with server.running(work.url, workers) as running:
             for shape in args.shapes:
-                for clients in args.clients:
-                    prefix = f"c{workers}-{shape}-{clients}-"
+                for run_number, clients in enumerate(args.clients):
+                    prefix = f"c{workers}-{shape}-{clients}-{run_number}-"
                     seed = args.seed + 3000 + clients
                     events = ingest.fresh_events(meta, seed, args.events, prefix)
                     run = ingest.http_ingest(running.port, key, _bodies(events, shape), clients)
@@ -75,8 +75,8 @@ def _runs(backend: str, workers: int, args: argparse.Namespace) -> list[dict[str
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| backend | server processes | traffic | clients | events/s | vs 1 client"
-        " | p50 ms | p99 ms | errors |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        " | p50 ms | p99 ms | 503 retried | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     base: dict[tuple[str, int, str], float] = {}
     for row in rows:
@@ -87,7 +87,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {row['backend']} | {row['workers']} | {row['shape']} | {row['clients']}"
             f" | {rate:,.0f} | {rate / base[key]:.2f} | {latency.get('p50', 0):,.0f}"
-            f" | {latency.get('p99', 0):,.0f} | {len(row['errors']) or ''} |"
+            f" | {latency.get('p99', 0):,.0f} | {row['retries_after_503']}"
+            f" | {len(row['errors']) or ''} |"
         )
     return "\n".join(lines)
 

@@ -340,7 +340,9 @@ def store(
     sees the latest committed totals of those companies and nobody else
     writes them until this transaction ends.
     """
-    parsed, errors = batch.events, batch.errors
+    parsed, errors = batch.events, _Errors()
+    # A copy: a transaction retried after a collision starts from the parse's errors.
+    errors.items = list(batch.errors.items)
     valid = [event for event in parsed if event is not None]
     interview_ids = sorted({e.interview_id for e in valid if e.interview_id is not None})
     repository.lock_companies(session, batch.company_ids())
