@@ -8,7 +8,7 @@ from tests.load.conftest import Fixture
 
 THREADS = 4
 WRITERS = 4 * THREADS
-PER_WRITER = 2
+PER_WRITER = 1  # 16 batches at once; the kill comes after a third is answered
 COMPANIES = 4
 
 
