@@ -2,6 +2,8 @@
 between companies answered as the SPEC says (docs/concurrency.md)."""
 
 import asyncio
+import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -15,9 +17,12 @@ import simplejson
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from tally.app import create_app
 from tally.core.instants import format_instant, utcnow
+from tally.db import failures
 from tally.db.admission import WriteGate
 from tally.db.engine import Database
 from tally.errors import ServiceUnavailable
@@ -268,3 +273,37 @@ def test_on_sqlite_the_gate_has_one_turn_for_everyone() -> None:
                     pytest.fail("two SQLite writers at once")
 
     asyncio.run(scenario())
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(free_port: int) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port}/nowhere"
+    app = create_app(Settings(database_url=url, write_wait_seconds=1))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/healthz").status_code == 200  # liveness needs no database
+        answer = client.get("/billing/usage", headers=Api.auth("sk_live_" + "x" * 43))
+        posted = _post(client, "sk_live_" + "x" * 43, [event(str(uuid.uuid4()))])
+    for response in (answer, posted):
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        body = response.json()
+        assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "nowhere" not in response.text
+        assert "postgres" not in response.text
+
+
+def test_only_waiting_failures_are_503s() -> None:
+    def operational(message: str) -> OperationalError:
+        return OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+    assert failures.unavailable(operational("database is locked")) is not None
+    assert failures.unavailable(operational("no such table: usage_events")) is None
+    assert failures.unavailable(SATimeoutError("QueuePool limit reached")) is not None
+    assert failures.unavailable(ValueError("a bug")) is None
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
