@@ -32,6 +32,7 @@ BATCH = 1000
 LIVE_DAYS = 7  # fresh traffic lands in the last week of the history
 LIMIT_TABLE = "bench_storage_limit"
 REQUEST_TIMEOUT = 120.0
+RETRY_AFTER = 1.0
 
 
 def fresh_events(meta: Meta, seed: int, count: int, prefix: str) -> list[dict[str, Any]]:
@@ -55,6 +56,7 @@ class _Shared:
     accepted: int = 0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    retries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -68,6 +70,13 @@ def _client_loop(port: int, key: str, shared: _Shared) -> None:
                 return
             began = time.perf_counter()
             status, answer = client.request("POST", "/usage/events", body)
+            while status == 503:
+                # Overloaded (a bounded wait ran out; nothing was stored): wait
+                # Retry-After (1 s) and send the batch again, as a client should.
+                with shared.lock:
+                    shared.retries += 1
+                time.sleep(RETRY_AFTER)
+                status, answer = client.request("POST", "/usage/events", body)
             took = time.perf_counter() - began
             with shared.lock:
                 shared.latencies.append(took)
@@ -105,6 +114,7 @@ def http_ingest(port: int, key: str, bodies: list[bytes], clients: int) -> dict[
         "events_per_s": shared.accepted / elapsed if elapsed else 0.0,
         "latency_ms": summary_ms(shared.latencies),
         "errors": shared.errors[:5],
+        "retries_after_503": shared.retries,
     }
 
 

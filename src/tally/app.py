@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -29,8 +29,10 @@ from tally.core.envelope import (
 )
 from tally.core.http import strict_query
 from tally.core.limits import BodyLimit
+from tally.db import failures
+from tally.db.admission import WriteGate
 from tally.db.engine import Database
-from tally.errors import TallyError
+from tally.errors import ServiceUnavailable, TallyError
 from tally.observability.api import install as install_observability
 from tally.observability.requestlog import log_internal_error
 from tally.openapi import install_docs
@@ -80,7 +82,10 @@ def _allowed_methods(request: Request) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TallyError)
     async def tally_error(_request: Request, exc: TallyError) -> EnvelopeResponse:
-        return failure(exc.status, exc.code, exc.message, exc.details)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServiceUnavailable) else None
+        )
+        return failure(exc.status, exc.code, exc.message, exc.details, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> EnvelopeResponse:
@@ -105,6 +110,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         log_internal_error(exc, {"requestId": request_id, "method": request.method})
         return failure(500, "INTERNAL_ERROR", "internal error")
 
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> EnvelopeResponse:
+        # A wait that ran out or an unreachable database: 503, nothing was done.
+        busy = failures.unavailable(exc)
+        if busy is None:
+            return await unexpected(request, exc)
+        log.warning("503 %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return await tally_error(request, busy)
+
 
 def _start_webhook_worker(
     app: FastAPI, settings: Settings, db: Database
@@ -120,7 +134,7 @@ def _start_webhook_worker(
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     owned = database is None
-    db = database or Database(settings.database_url)
+    db = database or Database(settings.database_url, wait_seconds=settings.write_wait_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -151,6 +165,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.write_gate = WriteGate(
+        per_company=not db.is_sqlite,
+        wait_seconds=settings.write_wait_seconds,
+        worker_threads=settings.worker_threads,
+    )
     _install_error_handlers(app)
     for router in (usage_router, companies_router, keys_router, pricing_router):
         app.include_router(router)
@@ -163,10 +182,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         response_model=Envelope[Health],
         responses=error_responses(*ANY_ROUTE),
     )
-    def healthz() -> EnvelopeResponse:
-        """Liveness and database reachability."""
-        with db.transaction(write=False) as session:
-            session.execute(text("SELECT 1"))
+    async def healthz() -> EnvelopeResponse:
+        """Liveness: the process answers (whatever the load; see docs/concurrency.md)."""
+        # On the event loop, with no database round trip: no worker thread,
+        # no connection, no lock can delay it. Whether the database answers
+        # is a readiness question (/readyz), not a reason to restart the process.
         return success(Health(status="ok"))
 
     install_docs(app)

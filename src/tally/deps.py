@@ -1,9 +1,10 @@
 """Request dependencies: the transaction, the database, and the authenticated caller."""
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,16 +17,48 @@ from tally.auth.principal import Principal
 from tally.auth.repository import touch_last_used
 from tally.auth.scopes import Scope
 from tally.core.instants import utcnow
+from tally.db.admission import WriteGate
 from tally.db.engine import Database
 from tally.errors import InsufficientScope, InvalidApiKey
 from tally.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+def get_write_gate(request: Request) -> WriteGate:
+    gate: WriteGate = request.app.state.write_gate
+    return gate
+
+
+@asynccontextmanager
+async def _no_turn() -> AsyncIterator[None]:
+    yield
+
+
+async def write_transaction(
+    request: Request, companies: Iterable[uuid.UUID], work: Callable[[Session], T]
+) -> T:
+    """Run `work` in one writing transaction, waiting on the loop for its turn.
+
+    The write turn of the companies (per company on PostgreSQL, the one turn
+    on SQLite), a writer slot and a worker thread are waited for here, on the
+    event loop, within TALLY_WRITE_WAIT_SECONDS; then the transaction runs
+    start to finish (lock, write, COMMIT) in that one thread. Past the
+    deadline: 503 SERVICE_UNAVAILABLE, nothing done.
+    """
+    gate = get_write_gate(request)
+    database = get_database(request)
+    deadline = gate.deadline()
+    async with gate.turn(companies, deadline):
+        return await gate.run(
+            deadline, lambda: database.write(work, lock_timeout=gate.left(deadline))
+        )
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -37,20 +70,28 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the route returns, else rolled back.
 
     Opening the session does no I/O (its transaction begins with the first
-    statement, in the route's worker thread), so it costs no thread hop; a
-    writing transaction commits in a worker thread, before the answer goes out.
+    statement, in the route's worker thread), so it costs no thread hop. A
+    writing transaction then commits on the event loop: COMMIT waits for no
+    lock, and the request holding the write lock must never need a second
+    worker thread to release it (docs/concurrency.md). On SQLite a writing
+    request first takes the process's write turn, on the loop.
     """
-    write = request.method not in READ_METHODS
-    session = get_database(request).session(write=write)
-    try:
-        yield session
-        if write:
-            await run_in_threadpool(session.commit)
-    finally:
-        if write:
-            await run_in_threadpool(session.close)
-        else:
+    if request.method in READ_METHODS:
+        session = get_database(request).session(write=False)
+        try:
+            yield session
+        finally:
             # Ending a read-only transaction is cheap enough for the event loop.
+            session.close()
+        return
+    gate = get_write_gate(request)
+    # Only SQLite's single writer needs a turn for these (administration) writes.
+    async with gate.turn((), gate.deadline()) if not gate.per_company else _no_turn():
+        session = get_database(request).session(write=True)
+        try:
+            yield session
+            session.commit()
+        finally:
             session.close()
 
 

@@ -82,3 +82,12 @@ class InvalidEvents(TallyError):
 class NoCreditPricing(TallyError):
     code = "NO_CREDIT_PRICING"
     status = 422
+
+
+class ServiceUnavailable(TallyError):
+    """Overloaded or the database not reachable in time; nothing was done."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+    # Seconds a client should wait before trying again (the Retry-After header).
+    retry_after = 1

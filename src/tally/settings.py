@@ -1,9 +1,10 @@
 """Configuration from the environment (prefix TALLY_)."""
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import PositiveFloat, PositiveInt, StringConstraints
+from pydantic import AwareDatetime, PositiveFloat, PositiveInt, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///tally.db"
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     # Waits before each retry; after the last one a delivery is failed.
     webhook_backoff_seconds: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
+    # How long a request may wait for the database's write admission, a worker
+    # thread, a pooled connection or a lock before it gets 503 with Retry-After.
+    write_wait_seconds: float = 10.0
+    # No event may be dated earlier (issue 10): bounds what one late event costs.
+    history_start: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @lru_cache

@@ -27,7 +27,7 @@ def world(api: Api) -> dict[str, str]:
     """Two companies, interviews over hours, days and months, a test event, voids."""
     acme = api.company("Acme Corp", "minutes")
     globex = api.company("Globex", "credits")
-    since = "2000-01-01T00:00:00Z"
+    since = "2000-01-01T01:00:00Z"
     api.rule(
         costKey="interview_minutes", baseCost=1, costPerMinute=Decimal("0.5"), effectiveFrom=since
     )
@@ -38,7 +38,7 @@ def world(api: Api) -> dict[str, str]:
         event(acme, "e2", interviewId="i1", occurredAt=at["b"], minutes=3),
         event(acme, "e3", interviewId="i2", occurredAt="2026-02-10T10:30:00Z"),
         event(acme, "e4", interviewId="i3", isTest=True),
-        event(acme, "e5", occurredAt="1969-12-31T23:30:00Z", minutes=Decimal("0.000001")),
+        event(acme, "e5", occurredAt="2000-01-01T00:30:00Z", minutes=Decimal("0.000001")),
         event(globex, "g1", interviewId="j1", occurredAt="2026-03-15T10:10:00-02:00"),
         event(globex, "g2", interviewId="j1", costKey="sourcing_enrichment"),
         event(globex, "g3", occurredAt="2026-02-11T08:00:00Z", costKey="sourcing_enrichment"),
@@ -123,7 +123,7 @@ def test_corruption_is_reported_then_repaired(
     assert found[0].expected.endswith("first e6 at 2025-12-01T00:00:00Z (interview_minutes)")
     assert found[1].stored == "events=7 minutes=7 credits=8.5 interviews=1"
     assert found[1].expected == "events=2 minutes=13 credits=8.5 interviews=1"
-    # Months hold running totals since the beginning: e5 (1969, unpriced) and e6.
+    # Months hold running totals since the beginning: e5 (2000, unpriced) and e6.
     assert found[2].stored == "absent"
     assert found[2].expected == "events=2 minutes=10.000001 credits=6 interviews=1"
     assert found[3].expected == "absent"
@@ -179,12 +179,12 @@ def test_a_missing_pair_is_reported_and_restored(
 
 
 def _random_events(rng: random.Random, companies: list[str], start: int) -> list[dict[str, Any]]:
-    """Events in random order across months and around 1970; interviews keep one owner."""
+    """Events in random order across months and in 2000; interviews keep one owner."""
     base = datetime(2026, 3, 1, tzinfo=UTC)
     found = []
     for serial in range(start, start + 40):
         owner, is_test = rng.randrange(len(companies)), rng.random() < 0.1
-        around = base if rng.random() < 0.9 else datetime(1970, 1, 1, tzinfo=UTC)
+        around = base if rng.random() < 0.9 else datetime(2000, 8, 1, tzinfo=UTC)
         at = around + timedelta(minutes=rng.randrange(-60 * 24 * 200, 60 * 24 * 20))
         fields: dict[str, Any] = {
             "costKey": rng.choice(["interview_minutes", "sourcing_enrichment"]),
@@ -216,7 +216,7 @@ def test_random_traffic_verifies_clean_and_rebuilds_to_the_same_answers(
             assert api.void(f"r{serial}").status_code == 200
     windows = [
         {"start": "1960-01-01", "end": "2027-01-01"},
-        {"start": "1969-12-31T22:30:00Z", "end": "1970-01-02T01:00:00Z"},
+        {"start": "2000-07-31T22:30:00Z", "end": "2000-08-02T01:00:00Z"},
         {"start": "2025-10-15T10:20:00Z", "end": "2026-02-03T07:00:00Z"},
         {"start": "2026-02-01", "end": "2026-03-01"},
     ]

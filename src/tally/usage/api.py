@@ -1,13 +1,13 @@
 """Routes: ingestion, voids and GET /billing/usage."""
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.orm import Session
 
 from tally.auth.tenancy import visible_companies
-from tally.bodies import raw_json
 from tally.core.envelope import (
     AUTHENTICATED,
     WITH_BODY,
@@ -16,9 +16,17 @@ from tally.core.envelope import (
     error_responses,
     success,
 )
-from tally.core.http import parse_uuid
+from tally.core.http import check_json_content_type, parse_json, parse_uuid
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
-from tally.deps import DbSession, UsageReader, UsageWriter
+from tally.deps import (
+    DbSession,
+    UsageReader,
+    UsageWriter,
+    get_database,
+    get_settings_dep,
+    get_write_gate,
+    write_transaction,
+)
 from tally.errors import InvalidDateRange, ValidationFailed
 from tally.observability.metrics import record_ingest_on_commit
 from tally.usage import ingest, report
@@ -79,10 +87,15 @@ def get_usage(
     return success(report.usage_report(session, companies, *window))
 
 
-def _parsed_batch(body: Annotated[Any, Depends(raw_json)]) -> ingest.ParsedBatch:
-    # Declared before the session: the CPU-bound checks run before the
-    # request's transaction takes the database's write lock.
-    return ingest.parse(body)
+async def _parsed_batch(_principal: UsageWriter, request: Request) -> ingest.ParsedBatch:
+    # After authentication (the principal comes first): no body is read for a
+    # caller without a valid key. Decoding and checking up to 1,000 events is
+    # CPU work: in a worker thread, off the event loop (which must keep
+    # answering /healthz), and before the write turn is waited for, so the
+    # transaction holds its locks only to write.
+    check_json_content_type(request.headers.get("content-type"))
+    raw = await request.body()
+    return await get_write_gate(request).decode(lambda: ingest.parse(parse_json(raw)))
 
 
 # Parsed by hand (exact decimals, per-index errors); documented by this model.
@@ -94,15 +107,20 @@ _parsed_batch.body_model = EventBatchIn  # type: ignore[attr-defined]
     response_model=Envelope[IngestResult],
     responses=error_responses(*WITH_BODY, 409, 422),
 )
-def post_events(
+async def post_events(
+    request: Request,
     _principal: UsageWriter,
     batch: Annotated[ingest.ParsedBatch, Depends(_parsed_batch)],
-    session: DbSession,
 ) -> EnvelopeResponse:
     """Ingest a batch of 1 to 1,000 usage events, atomically and idempotently."""
-    result = ingest.store(session, batch, utcnow())
-    record_ingest_on_commit(session, result.accepted, result.duplicates)
-    return success(result)
+    history_start = get_settings_dep(request).history_start
+
+    def work(session: Session) -> IngestResult:
+        result = ingest.store(session, batch, utcnow(), history_start)
+        record_ingest_on_commit(session, result.accepted, result.duplicates)
+        return result
+
+    return success(await write_transaction(request, batch.company_ids(), work))
 
 
 @router.post(
@@ -110,11 +128,19 @@ def post_events(
     response_model=Envelope[VoidResult],
     responses=error_responses(404),
 )
-def void_event(
+async def void_event(
+    request: Request,
     _principal: UsageWriter,
-    session: DbSession,
     event_id: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> EnvelopeResponse:
     """Void an event: it stays stored but stops counting everywhere."""
-    event_id_out, voided_at = ingest.void(session, event_id, utcnow())
+    # Which company's turn to wait for: one indexed lookup, on the loop.
+    with get_database(request).loop_read() as session:
+        company = ingest.event_company(session, event_id)
+    companies = [] if company is None else [company]
+
+    def work(session: Session) -> tuple[str, datetime]:
+        return ingest.void(session, event_id, utcnow())
+
+    event_id_out, voided_at = await write_transaction(request, companies, work)
     return success(VoidResult(id=event_id_out, voided_at=voided_at))

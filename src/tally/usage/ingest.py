@@ -16,11 +16,12 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from tally.companies import repository as companies
-from tally.core.instants import to_micros
+from tally.core.instants import format_instant, to_micros
 from tally.core.quantities import to_scaled
 from tally.errors import EventConflict, InvalidEvents, NoCreditPricing, NotFound, ValidationFailed
 from tally.pricing import service as pricing
 from tally.pricing.rating import credits_of
+from tally.settings import get_settings
 from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.repository import NewInterview
@@ -105,12 +106,21 @@ def _validate_shapes(raw: list[Any], errors: _Errors) -> list[Event | None]:
 
 
 def _check_context(
-    session: Session, events: list[Event | None], now: datetime, errors: _Errors
+    session: Session,
+    events: list[Event | None],
+    now: datetime,
+    history_start: datetime,
+    errors: _Errors,
 ) -> dict[uuid.UUID, str]:
-    """Companies exist, nothing is too far in the future; returns billing systems."""
+    """Companies exist, nothing is too far in the future or before the start of
+    history; returns billing systems."""
     wanted = sorted({event.company_id for event in events if event is not None})
     billing = companies.existing_company_ids(session, wanted)
     latest = to_micros(now + FUTURE_SKEW)
+    # The past bound caps what a late event costs: it shifts at most the later
+    # rows of its day, month and of the months since history_start.
+    earliest = to_micros(history_start)
+    too_early = f"before the start of history ({format_instant(history_start)})"
     for index, event in enumerate(events):
         if event is None:
             continue
@@ -118,6 +128,8 @@ def _check_context(
             errors.add(index, "companyId", "no company with this id")
         if event.occurred_at > latest:
             errors.add(index, "occurredAt", "more than 5 minutes in the future")
+        elif event.occurred_at < earliest:
+            errors.add(index, "occurredAt", too_early)
     return billing
 
 
@@ -310,6 +322,10 @@ class ParsedBatch:
     events: list[Event | None]
     errors: _Errors
 
+    def company_ids(self) -> list[uuid.UUID]:
+        """The companies the batch names, in lock order."""
+        return sorted({event.company_id for event in self.events if event is not None})
+
 
 def parse(body: Any) -> ParsedBatch:
     """Shape checks only (no database), so they run before any lock is taken."""
@@ -317,13 +333,23 @@ def parse(body: Any) -> ParsedBatch:
     return ParsedBatch(_validate_shapes(parse_batch(body), errors), errors)
 
 
-def store(session: Session, batch: ParsedBatch, now: datetime) -> IngestResult:
-    """Store a parsed batch atomically: every new event, or none (see module docstring)."""
-    parsed, errors = batch.events, batch.errors
+def store(
+    session: Session, batch: ParsedBatch, now: datetime, history_start: datetime | None = None
+) -> IngestResult:
+    """Store a parsed batch atomically: every new event, or none (see module docstring).
+
+    The batch's companies are locked first (PostgreSQL), so every read below
+    sees the latest committed totals of those companies and nobody else
+    writes them until this transaction ends.
+    """
+    parsed, errors = batch.events, _Errors()
+    # A copy: a transaction retried after a collision starts from the parse's errors.
+    errors.items = list(batch.errors.items)
     valid = [event for event in parsed if event is not None]
     interview_ids = sorted({e.interview_id for e in valid if e.interview_id is not None})
-    repository.lock_usage_writes(session)
-    billing = _check_context(session, parsed, now, errors)
+    repository.lock_companies(session, batch.company_ids())
+    start = history_start if history_start is not None else get_settings().history_start
+    billing = _check_context(session, parsed, now, start, errors)
     stored_interviews = repository.stored_interviews(session, interview_ids)
     _check_interviews(parsed, stored_interviews, errors)
     if errors.items:
@@ -339,9 +365,17 @@ def store(session: Session, batch: ParsedBatch, now: datetime) -> IngestResult:
     return IngestResult(accepted=len(fresh), duplicates=duplicates)
 
 
-def ingest(session: Session, body: Any, now: datetime) -> IngestResult:
+def ingest(
+    session: Session, body: Any, now: datetime, history_start: datetime | None = None
+) -> IngestResult:
     """Parse and store a batch (the API, the importer and the demo all come here)."""
-    return store(session, parse(body), now)
+    return store(session, parse(body), now, history_start)
+
+
+def event_company(session: Session, event_id: str) -> uuid.UUID | None:
+    """The company of a stored event (an event never changes company)."""
+    row = repository.get_event(session, event_id)
+    return None if row is None else uuid.UUID(str(row.company_id))
 
 
 def void(session: Session, event_id: str, now: datetime) -> tuple[str, datetime]:
@@ -351,7 +385,11 @@ def void(session: Session, event_id: str, now: datetime) -> tuple[str, datetime]
     except ValidationError as exc:
         # No event can have this id (a NUL, which PostgreSQL cannot even compare): unknown.
         raise NotFound("no event with this id") from exc
-    repository.lock_usage_writes(session)
+    row = repository.get_event(session, event_id)
+    if row is None:
+        raise NotFound(f"no event with id {event_id}")
+    # Its company's lock, then the row again: a concurrent void may have won.
+    repository.lock_companies(session, [row.company_id])
     row = repository.get_event(session, event_id)
     if row is None:
         raise NotFound(f"no event with id {event_id}")

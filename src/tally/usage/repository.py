@@ -4,9 +4,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from tally.companies.models import Company
 from tally.db.driver import Driver
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import period
@@ -18,6 +19,7 @@ CHUNK = 500
 events: Table = UsageEvent.__table__  # type: ignore[assignment]
 interviews: Table = Interview.__table__  # type: ignore[assignment]
 buckets: Table = UsageBucket.__table__  # type: ignore[assignment]
+companies: Table = Company.__table__  # type: ignore[assignment]
 
 
 class NewEventRow(Protocol):
@@ -66,23 +68,27 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[offset : offset + size]
 
 
-# The one advisory lock key of usage writes on PostgreSQL ("tally" in ASCII).
-USAGE_WRITE_LOCK = 0x74616C6C79
+def lock_companies(session: Session, company_ids: Iterable[uuid.UUID]) -> None:
+    """Lock the rows of the companies a write touches, until its transaction ends.
 
-
-def lock_usage_writes(session: Session) -> None:
-    """Serialise the writing part of ingestion and voids, as SQLite does.
-
-    A batch of 1,000 events touches the running totals of up to a thousand
-    (company, cost key) pairs, each read and then written, so any two
-    batches almost always share one and must not interleave. One
-    transaction-scoped advisory lock does that on PostgreSQL without filling
-    the server's lock table (a lock per id or pair would take thousands);
-    SQLite already serialises writing transactions with BEGIN IMMEDIATE.
-    Parsing and validation run before it, in parallel.
+    Everything a batch updates in place (running totals, usage pairs, an
+    interview's first counted event) belongs to one company, so two writes
+    that share no company never touch the same row and commit in parallel,
+    in one process or many, on one machine or several. Row locks cost no
+    entry in PostgreSQL's shared lock table (an advisory lock per company
+    would), and taking them in id order in one statement means two batches
+    never wait for each other in a cycle. FOR NO KEY UPDATE does not block
+    inserts of rows referencing the company. SQLite already runs one
+    writing transaction at a time (BEGIN IMMEDIATE).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(USAGE_WRITE_LOCK)))
+    ids = sorted(set(company_ids))
+    if ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(companies.c.id)
+            .where(companies.c.id.in_(ids))
+            .order_by(companies.c.id)
+            .with_for_update(key_share=True)
+        )
 
 
 def stored_events(session: Session, ids: Sequence[str]) -> dict[str, Row[Any]]:
@@ -145,7 +151,9 @@ def insert_events(session: Session, rows: Sequence[NewEventRow]) -> None:
                 row.received_at,
                 None,
             )
-            for row in rows
+            # In id order: two transactions inserting a shared new id wait
+            # for one another instead of deadlocking (tally.db.failures).
+            for row in sorted(rows, key=lambda row: row.id)
         ],
     )
 
@@ -156,7 +164,7 @@ def insert_interviews(session: Session, rows: Sequence[NewInterview]) -> None:
         driver.insert("interviews", INTERVIEW_COLUMNS),
         [
             (row[0], driver.uuid(row[1]), driver.flag(row[2]), row[3], row[4], row[5])
-            for row in rows
+            for row in sorted(rows)
         ],
     )
 
