@@ -20,6 +20,7 @@ from tally.core.limits import BodyLimit
 from tally.db.engine import Database
 from tally.errors import TallyError
 from tally.pricing.api import router as pricing_router
+from tally.reporting.api import router as reporting_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
 from tally.usage.schemas import EventBatchIn
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     _install_error_handlers(app)
     for router in (usage_router, companies_router, keys_router, pricing_router):
         app.include_router(router)
+    app.include_router(reporting_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> EnvelopeResponse:
