@@ -17,7 +17,7 @@ from tally.core.instants import format_instant
 from tally.core.quantities import from_scaled
 from tally.reporting import service
 from tally.reporting.schemas import CSV_COLUMNS
-from tally.reporting.series import SeriesPlan
+from tally.reporting.series import Progress, SeriesPlan
 
 # A cell a spreadsheet would run as a formula gets a leading apostrophe.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -45,9 +45,12 @@ def _line(cells: Sequence[str]) -> str:
 
 
 def rows(
-    session: Session, companies: Sequence[CompanyRef], request: SeriesPlan
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
 ) -> Iterator[list[str]]:
-    """The data rows (unescaped cells), in order."""
+    """The data rows (unescaped cells), in order; `progress` is told each bucket done."""
     ordered = service.ordered(companies)
     cut = request.buckets
     step = max(1, service.CELL_BUDGET // max(1, len(ordered)))
@@ -74,12 +77,17 @@ def rows(
                         minutes,
                         credits,
                     ]
+            if progress is not None:
+                progress(1)
 
 
 def csv_lines(
-    session: Session, companies: Sequence[CompanyRef], request: SeriesPlan
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
 ) -> Iterator[str]:
     """The header, then one line per row, each ending in CRLF."""
     yield _line(CSV_COLUMNS)
-    for row in rows(session, companies, request):
+    for row in rows(session, companies, request, progress):
         yield _line(row)

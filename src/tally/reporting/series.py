@@ -4,7 +4,7 @@ A report is produced chunk by chunk (of companies for the JSON, of buckets
 for the CSV), so memory stays flat in the number of rows.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,8 @@ from tally.reporting.schemas import CompanySeries as CompanySeriesOut
 from tally.reporting.schemas import Period, UsageBucket
 from tally.reporting.views import Across, company_totals
 
+# Told how many more units of work are done (companies, or buckets for the CSV).
+Progress = Callable[[int], None]
 GRANULARITIES = tuple(granularity.value for granularity in Granularity)
 
 
@@ -84,15 +86,24 @@ def _company(item: CompanySeries, cut: Sequence[Bucket]) -> CompanySeriesOut:
 
 
 def series_json(
-    session: Session, companies: Sequence[CompanyRef], request: SeriesPlan
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
+    envelope: bool = True,
 ) -> Iterator[str]:
-    """The whole envelope of GET /billing/usage/series, one company at a time."""
+    """The whole envelope of GET /billing/usage/series, one company at a time.
+
+    `progress` is told each company done (len(companies) in all); without
+    `envelope`, only its `data`.
+    """
     ordered = service.ordered(companies)
     across = [Across(ordered) for _ in request.buckets]
     period = Period(start=format_instant(request.start), end=format_instant(request.end))
     granularity = request.granularity or Granularity.DAY
     yield (
-        '{"success":true,"data":{"period":'
+        ('{"success":true,"data":' if envelope else "")
+        + '{"period":'
         + dumps(period.dump())
         + ',"granularity":'
         + dumps(granularity.value)
@@ -104,9 +115,13 @@ def series_json(
         for bucket_across, usage in zip(across, item.usage, strict=True):
             bucket_across.add(item.company, usage)
         yield ("," if position else "") + dumps(_company(item, request.buckets).dump())
+        if progress is not None:
+            progress(1)
     top = [
         _bucket(bucket, total.fields()).dump()
         for bucket, total in zip(request.buckets, across, strict=True)
     ]
-    timestamp = format_instant(utcnow().replace(microsecond=0))
-    yield '],"buckets":' + dumps(top) + '},"error":null,"timestamp":' + dumps(timestamp) + "}"
+    yield '],"buckets":' + dumps(top) + "}"
+    if envelope:
+        timestamp = format_instant(utcnow().replace(microsecond=0))
+        yield ',"error":null,"timestamp":' + dumps(timestamp) + "}"
