@@ -49,15 +49,16 @@ def rows(
     companies: Sequence[CompanyRef],
     request: SeriesPlan,
     progress: Progress | None = None,
+    cell_budget: int = service.CELL_BUDGET,
 ) -> Iterator[list[str]]:
     """The data rows (unescaped cells), in order; `progress` is told each bucket done."""
     ordered = service.ordered(companies)
     cut = request.buckets
-    step = max(1, service.CELL_BUDGET // max(1, len(ordered)))
+    step = max(1, cell_budget // max(1, len(ordered)))
     for low in range(0, len(cut), step):
         chunk = cut[low : low + step]
         instants = [chunk[0].start] + [bucket.end for bucket in chunk]
-        per_company = list(service.series(session, ordered, instants))
+        per_company = list(service.series(session, ordered, instants, cell_budget))
         for index, bucket in enumerate(chunk):
             start, end = format_instant(bucket.start), format_instant(bucket.end)
             for item in per_company:
@@ -86,8 +87,12 @@ def csv_lines(
     companies: Sequence[CompanyRef],
     request: SeriesPlan,
     progress: Progress | None = None,
+    cell_budget: int = service.CELL_BUDGET,
 ) -> Iterator[str]:
-    """The header, then one line per row, each ending in CRLF."""
+    """The header, then one line per row, each ending in CRLF.
+
+    At most `cell_budget` companies x buckets are held at once.
+    """
     yield _line(CSV_COLUMNS)
-    for row in rows(session, companies, request, progress):
+    for row in rows(session, companies, request, progress, cell_budget):
         yield _line(row)

@@ -32,8 +32,8 @@ def ordered(companies: Sequence[CompanyRef]) -> list[CompanyRef]:
     return sorted(companies, key=lambda company: (company.name, str(company.id)))
 
 
-def company_chunk(instant_count: int) -> int:
-    return max(1, CELL_BUDGET // max(1, instant_count))
+def company_chunk(instant_count: int, cell_budget: int = CELL_BUDGET) -> int:
+    return max(1, cell_budget // max(1, instant_count))
 
 
 def _add(into: dict[int, Counters], index: int, values: Sequence[int]) -> None:
@@ -98,7 +98,10 @@ def _chunk_series(
 
 
 def series(
-    session: Session, companies: Sequence[CompanyRef], instants: Sequence[datetime]
+    session: Session,
+    companies: Sequence[CompanyRef],
+    instants: Sequence[datetime],
+    cell_budget: int = CELL_BUDGET,
 ) -> Iterator[CompanySeries]:
     """Each company's usage in [t0, t1), ..., [tN-1, tN), in the order given.
 
@@ -108,6 +111,6 @@ def series(
     micros = [to_micros(instant) for instant in instants]
     if any(low >= high for low, high in pairwise(micros)):
         raise ValueError("instants must be strictly increasing")
-    step = company_chunk(len(micros))
+    step = company_chunk(len(micros), cell_budget)
     for offset in range(0, len(companies), step):
         yield from _chunk_series(session, companies[offset : offset + step], micros)
