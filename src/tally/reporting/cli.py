@@ -97,7 +97,7 @@ def _lines(
     if output_format is OutputFormat.CSV:
         yield from csv_export.csv_lines(session, companies, request, advance)
     elif request.granularity is None:
-        yield dumps(usage_report(session, companies, request.start, request.end).dump())
+        yield dumps(usage_report(session, companies, request.start, request.end))
     else:
         yield from series_json(session, companies, request, advance, envelope=False)
     if output_format is OutputFormat.JSON:

@@ -18,8 +18,6 @@ from tally.core.instants import format_instant, utcnow
 from tally.errors import ValidationFailed
 from tally.reporting import service
 from tally.reporting.results import CompanySeries
-from tally.reporting.schemas import CompanySeries as CompanySeriesOut
-from tally.reporting.schemas import Period, UsageBucket
 from tally.reporting.views import Across, company_totals
 
 # Told how many more units of work are done (companies, or buckets for the CSV).
@@ -68,21 +66,18 @@ def dumps(value: Any) -> str:
     )
 
 
-def _bucket(bucket: Bucket, fields: dict[str, Any]) -> UsageBucket:
-    return UsageBucket(start=format_instant(bucket.start), end=format_instant(bucket.end), **fields)
-
-
-def _company(item: CompanySeries, cut: Sequence[Bucket]) -> CompanySeriesOut:
+def _company(item: CompanySeries, edges: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """One company of the series, as tally.reporting.schemas.CompanySeries dumps it."""
     company = item.company
-    return CompanySeriesOut(
-        company_id=company.id,
-        company_name=company.name,
-        billing_system=company.billing_system,
-        buckets=[
-            _bucket(bucket, company_totals(company, usage))
-            for bucket, usage in zip(cut, item.usage, strict=True)
+    return {
+        "companyId": company.id,
+        "companyName": company.name,
+        "billingSystem": company.billing_system,
+        "buckets": [
+            edge | company_totals(company, usage)
+            for edge, usage in zip(edges, item.usage, strict=True)
         ],
-    )
+    }
 
 
 def series_json(
@@ -99,28 +94,29 @@ def series_json(
     """
     ordered = service.ordered(companies)
     across = [Across(ordered) for _ in request.buckets]
-    period = Period(start=format_instant(request.start), end=format_instant(request.end))
+    period = {"start": format_instant(request.start), "end": format_instant(request.end)}
     granularity = request.granularity or Granularity.DAY
     yield (
         ('{"success":true,"data":' if envelope else "")
         + '{"period":'
-        + dumps(period.dump())
+        + dumps(period)
         + ',"granularity":'
         + dumps(granularity.value)
         + ',"timeZone":'
         + dumps(request.time_zone)
         + ',"companies":['
     )
+    edges = [
+        {"start": format_instant(bucket.start), "end": format_instant(bucket.end)}
+        for bucket in request.buckets
+    ]
     for position, item in enumerate(service.series(session, ordered, request.instants)):
         for bucket_across, usage in zip(across, item.usage, strict=True):
             bucket_across.add(item.company, usage)
-        yield ("," if position else "") + dumps(_company(item, request.buckets).dump())
+        yield ("," if position else "") + dumps(_company(item, edges))
         if progress is not None:
             progress(1)
-    top = [
-        _bucket(bucket, total.fields()).dump()
-        for bucket, total in zip(request.buckets, across, strict=True)
-    ]
+    top = [edge | total.fields() for edge, total in zip(edges, across, strict=True)]
     yield '],"buckets":' + dumps(top) + "}"
     if envelope:
         timestamp = format_instant(utcnow().replace(microsecond=0))

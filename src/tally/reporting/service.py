@@ -24,7 +24,7 @@ from tally.usage.buckets import floor_hour
 CELL_BUDGET = 20_000
 
 # events, minutes, credits, interviews
-Counters = list[int]
+Counters = tuple[int, ...]
 
 
 def ordered(companies: Sequence[CompanyRef]) -> list[CompanyRef]:
@@ -36,29 +36,26 @@ def company_chunk(instant_count: int, cell_budget: int = CELL_BUDGET) -> int:
     return max(1, cell_budget // max(1, instant_count))
 
 
-def _add(into: dict[int, Counters], index: int, values: Sequence[int]) -> None:
-    counters = into.setdefault(index, [0, 0, 0, 0])
-    for position, value in enumerate(values):
-        counters[position] += value
+ZERO = (0, 0, 0, 0)
 
 
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
-) -> dict[tuple[uuid.UUID, str | None], dict[int, Counters]]:
-    """(company, cost key) -> instant index -> counters of everything before that instant."""
+) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+    """(company, cost key) -> counters of everything before each instant, in order."""
     hours = sorted({floor_hour(instant) for instant in micros})
-    hour_index = {hour: position for position, hour in enumerate(hours)}
-    at_hour: dict[tuple[uuid.UUID, str | None], dict[int, Counters]] = {}
+    position = {hour: index for index, hour in enumerate(hours)}
+    hour_of = [position[floor_hour(instant)] for instant in micros]
+    at_hour: dict[tuple[uuid.UUID, str | None], list[Counters]] = {}
     for index, company_id, key, *values in repository.running_totals(
         session, company_ids, list(enumerate(hours))
     ):
-        _add(at_hour.setdefault((company_id, key), {}), index, values)
-    totals: dict[tuple[uuid.UUID, str | None], dict[int, Counters]] = {}
-    for pair, by_hour in at_hour.items():
-        totals[pair] = {
-            index: list(by_hour.get(hour_index[floor_hour(instant)], (0, 0, 0, 0)))
-            for index, instant in enumerate(micros)
-        }
+        pair = (company_id, key)
+        row = at_hour.get(pair)
+        if row is None:
+            row = at_hour[pair] = [ZERO] * len(hours)
+        row[index] = tuple(values)
+    totals = {pair: [row[hour] for hour in hour_of] for pair, row in at_hour.items()}
     ranges = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)
@@ -66,18 +63,12 @@ def _totals(
     ]
     if ranges:
         for index, company_id, key, *values in repository.raw_sums(session, company_ids, ranges):
-            _add(totals.setdefault((company_id, key), {}), index, values)
+            pair = (company_id, key)
+            if pair not in totals:
+                totals[pair] = [ZERO] * len(micros)
+            before = totals[pair][index]
+            totals[pair][index] = tuple(a + b for a, b in zip(before, values, strict=True))
     return totals
-
-
-def _buckets(by_instant: dict[int, Counters], count: int) -> Iterator[tuple[int, Counters]]:
-    """(bucket index, counters) of each bucket whose counters are not all zero."""
-    zero = [0, 0, 0, 0]
-    for index in range(count):
-        low, high = by_instant.get(index, zero), by_instant.get(index + 1, zero)
-        difference = [b - a for a, b in zip(low, high, strict=True)]
-        if any(difference):
-            yield index, difference
 
 
 def _chunk_series(
@@ -88,12 +79,16 @@ def _chunk_series(
         company.id: CompanySeries(company, [Usage() for _ in range(count)]) for company in companies
     }
     totals = _totals(session, [company.id for company in companies], micros)
-    for (company_id, key), by_instant in totals.items():
+    for (company_id, key), cumulative in totals.items():
         usage = result[company_id].usage
-        for index, (events, minutes, credits, interviews) in _buckets(by_instant, count):
-            usage[index].interviews += interviews
+        for index in range(count):
+            low, high = cumulative[index], cumulative[index + 1]
+            if low == high:
+                continue
+            events = high[0] - low[0]
+            usage[index].interviews += high[3] - low[3]
             if key is not None and events:
-                usage[index].by_cost_key.setdefault(key, Sums()).add(events, minutes, credits)
+                usage[index].by_cost_key[key] = Sums(events, high[1] - low[1], high[2] - low[2])
     return [result[company.id] for company in companies]
 
 
