@@ -27,7 +27,7 @@ from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.db.migrate import upgrade
 from tally.errors import CompanyNotAccessible, TallyError, ValidationFailed
-from tally.reporting import csv_export
+from tally.reporting import csv_export, service
 from tally.reporting.series import SeriesPlan, dumps, plan, series_json
 from tally.reporting.usage import usage_report
 from tally.usage.api import resolve_window
@@ -126,6 +126,7 @@ def report(
         window = resolve_window(start, end, utcnow())
         request = plan(*window, granularity, time_zone)
         with database.transaction(write=False) as session:
+            service.snapshot(session)
             companies = _companies(session, company)
             csv = output_format is OutputFormat.CSV
             total, what = (

@@ -21,10 +21,21 @@ from tally.reporting.results import CompanySeries, Sums, Usage
 from tally.usage.buckets import floor_hour
 
 # Companies x instants held in memory at once; a report is computed chunk by chunk.
-CELL_BUDGET = 20_000
+CELL_BUDGET = 5_000
 
 # events, minutes, credits, interviews
 Counters = tuple[int, ...]
+
+
+def snapshot(session: Session) -> None:
+    """Make a report's several statements read one snapshot (call before the first).
+
+    SQLite's read transactions are snapshots already; PostgreSQL's default
+    READ COMMITTED gives each statement its own, so a concurrent batch could
+    land between two chunks of one report and its buckets would not add up.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def ordered(companies: Sequence[CompanyRef]) -> list[CompanyRef]:
