@@ -18,7 +18,7 @@ from tally.companies.repository import CompanyRef
 from tally.core.instants import to_micros
 from tally.reporting import repository
 from tally.reporting.results import CompanySeries, Sums, Usage
-from tally.usage.buckets import floor_hour
+from tally.usage.buckets import DAY, HOUR, MONTH, floor_hour, prefix_lookups
 
 # Companies x instants held in memory at once; a report is computed chunk by chunk.
 CELL_BUDGET = 5_000
@@ -50,35 +50,54 @@ def company_chunk(instant_count: int, cell_budget: int = CELL_BUDGET) -> int:
 ZERO = (0, 0, 0, 0)
 
 
+def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
+    into[index] = tuple(a + b for a, b in zip(into[index], values, strict=True))
+
+
+def _level_ranges(hours: Sequence[int]) -> dict[int, dict[tuple[int, int], list[int]]]:
+    """Per level, each distinct non-empty range to seek in, and the hours needing it."""
+    needed: dict[int, dict[tuple[int, int], list[int]]] = {MONTH: {}, DAY: {}, HOUR: {}}
+    for index, hour in enumerate(hours):
+        for level, low, high in prefix_lookups(hour):
+            if low < high:
+                needed[level].setdefault((low, high), []).append(index)
+    return needed
+
+
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
     """(company, cost key) -> counters of everything before each instant, in order."""
     hours = sorted({floor_hour(instant) for instant in micros})
+    at_hour: dict[tuple[uuid.UUID, str | None], list[Counters]] = {}
+    for level, ranges in _level_ranges(hours).items():
+        if not ranges:
+            continue
+        users = list(ranges.values())
+        numbered = [(index, low, high) for index, (low, high) in enumerate(ranges)]
+        for index, company_id, key, *values in repository.latest_rows(
+            session, company_ids, level, numbered
+        ):
+            row = at_hour.get((company_id, key))
+            if row is None:
+                row = at_hour[(company_id, key)] = [ZERO] * len(hours)
+            for hour_index in users[index]:
+                _add(row, hour_index, values)
     position = {hour: index for index, hour in enumerate(hours)}
     hour_of = [position[floor_hour(instant)] for instant in micros]
-    at_hour: dict[tuple[uuid.UUID, str | None], list[Counters]] = {}
-    for index, company_id, key, *values in repository.running_totals(
-        session, company_ids, list(enumerate(hours))
-    ):
-        pair = (company_id, key)
-        row = at_hour.get(pair)
-        if row is None:
-            row = at_hour[pair] = [ZERO] * len(hours)
-        row[index] = tuple(values)
     totals = {pair: [row[hour] for hour in hour_of] for pair, row in at_hour.items()}
-    ranges = [
+    partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)
         if instant != floor_hour(instant)
     ]
-    if ranges:
-        for index, company_id, key, *values in repository.raw_sums(session, company_ids, ranges):
+    if partial_hours:
+        raw = repository.raw_sums(session, company_ids, partial_hours)
+        for index, company_id, key, *values in raw:
             pair = (company_id, key)
             if pair not in totals:
                 totals[pair] = [ZERO] * len(micros)
-            before = totals[pair][index]
-            totals[pair][index] = tuple(a + b for a, b in zip(before, values, strict=True))
+            _add(totals[pair], index, values)
     return totals
 
 
