@@ -21,7 +21,7 @@ from tally.reporting.results import CompanySeries, Sums, Usage
 from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_hour, prefix_lookups
 
 # Companies x instants held in memory at once; a report is computed chunk by chunk.
-CELL_BUDGET = 5_000
+CELL_BUDGET = 2_500
 
 # events, minutes, credits, interviews
 Counters = tuple[int, ...]
