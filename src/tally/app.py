@@ -38,6 +38,7 @@ from tally.observability.requestlog import log_internal_error
 from tally.openapi import install_docs
 from tally.plans.api import router as plans_router
 from tally.pricing.api import router as pricing_router
+from tally.reporting.api import router as reporting_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
 from tally.webhooks.api import router as webhooks_router
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router)
     app.include_router(plans_router)
     app.include_router(webhooks_router)
+    app.include_router(reporting_router)
 
     @app.get(
         "/healthz",

@@ -28,6 +28,7 @@ from tally.cli_errors import CliError, debugging, describe, one_line_errors
 from tally.cli_options import DatabaseOption, migrated_database
 from tally.core.instants import format_instant, utcnow
 from tally.db.engine import Database
+from tally.reporting import cli as reporting_cli
 from tally.settings import get_settings
 from tally.usage import cli as usage_cli
 from tally.webhooks import cli as webhooks_cli
@@ -43,6 +44,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(usage_cli.events_app, name="events")
 app.command("verify")(one_line_errors(usage_cli.verify))
 app.command("worker")(one_line_errors(webhooks_cli.worker))
+app.command("report")(one_line_errors(reporting_cli.report))
 err = Console(stderr=True)
 
 

@@ -1,8 +1,4 @@
-"""How much each company used: the one place plans and the outbox ask the report.
-
-The report layer is moving (tally.usage.report today); repoint this function
-and nothing else when it does.
-"""
+"""How much each company used: the one place plans and the outbox ask the report."""
 
 import uuid
 from collections.abc import Sequence
@@ -11,8 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tally.companies.repository import CompanyRef
-from tally.core.quantities import to_scaled
-from tally.usage.report import usage_report
+from tally.reporting import service as reporting
 
 
 def used_by_company(
@@ -21,9 +16,9 @@ def used_by_company(
     """Millionths of its own unit each company used over [start, end), as the report counts."""
     if not companies or start >= end:
         return dict.fromkeys((company.id for company in companies), 0)
-    report = usage_report(session, companies, start, end)
-    used: dict[uuid.UUID, int] = {}
-    for entry in report["companies"]:
-        amount = entry.get("totalMinutesUsed", entry.get("totalCreditsUsed"))
-        used[uuid.UUID(entry["companyId"])] = to_scaled(amount)
-    return used
+    return {
+        entry.company.id: sum(
+            sums.amount(entry.company.billing_system) for _, sums in entry.usage[0].counted()
+        )
+        for entry in reporting.series(session, companies, [start, end])
+    }

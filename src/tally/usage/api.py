@@ -29,7 +29,8 @@ from tally.deps import (
 )
 from tally.errors import InvalidDateRange, ValidationFailed
 from tally.observability.metrics import record_ingest_on_commit
-from tally.usage import ingest, report
+from tally.reporting.usage import usage_report
+from tally.usage import ingest
 from tally.usage.schemas import ID_PATTERN, EventBatchIn, IngestResult, UsageReport, VoidResult
 
 router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
@@ -84,7 +85,7 @@ def get_usage(
     window = resolve_window(start, end, utcnow())
     requested = parse_uuid(company_id, "companyId") if company_id is not None else None
     companies = visible_companies(session, principal, requested)
-    return success(report.usage_report(session, companies, *window))
+    return success(usage_report(session, companies, *window))
 
 
 async def _parsed_batch(_principal: UsageWriter, request: Request) -> ingest.ParsedBatch:

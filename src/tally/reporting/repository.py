@@ -1,0 +1,139 @@
+"""SQL of the report: running totals at many hour-aligned instants, raw events in short ranges.
+
+The total of counted events before an hour-aligned instant is the sum of
+three rows of usage_buckets (see tally.usage.buckets): the latest month row
+before its month, the latest day row of its month before its day, the latest
+hour row of its day before it. `latest_rows` finds, for every (company, cost
+key) pair in scope, the latest row of one level in each of many ranges, all
+ranges in one statement through a VALUES list; the service asks each level
+only for the distinct, non-empty ranges its instants need (daily instants
+share a few month ranges and need no hour range at all). `raw_sums` adds up
+raw events (and interviews first counted) in short ranges, the part of an
+hour before instants that are not whole UTC hours.
+"""
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tally.db.driver import Driver
+
+# Companies per statement: keeps each statement's parameters well under SQLite's limit.
+COMPANY_CHUNK = 500
+# Ranges per statement, for the same reason.
+RANGE_CHUNK = 300
+
+# SQLite plans the MAX subquery as one seek and the row as a point lookup.
+# CROSS JOIN fixes SQLite's join order (ranges, then pairs, then the row):
+# given a free hand it walks every bucket row of the company instead.
+_LATEST_JOIN = (
+    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
+    " FROM t CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
+    " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi)"
+)
+# PostgreSQL plans a correlated MAX as a hash join over the whole table;
+# a LATERAL ... ORDER BY ... LIMIT 1 is one backward index seek instead.
+_LATEST_LATERAL = (
+    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
+    " FROM t CROSS JOIN usage_pairs p"
+    " CROSS JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
+    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi"
+    " ORDER BY x.bucket_start DESC LIMIT 1) l"
+    " WHERE p.company_id IN ({ids})"
+)
+_RAW = (
+    "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
+    " SUM(COALESCE(e.credits, 0)), 0 FROM r JOIN usage_events e"
+    " ON e.company_id IN ({ids}) AND e.occurred_at >= r.lo AND e.occurred_at < r.hi"
+    " WHERE e.is_test = FALSE AND e.voided_at IS NULL"
+    " GROUP BY r.i, e.company_id, e.cost_key"
+    # Interviews first counted in a range; a NULL cost key marks these rows.
+    " UNION ALL SELECT r.i, v.company_id, NULL, 0, 0, 0, COUNT(*) FROM r JOIN interviews v"
+    " ON v.company_id IN ({ids}) AND v.first_counted_at >= r.lo AND v.first_counted_at < r.hi"
+    " GROUP BY r.i, v.company_id"
+)
+
+# (instant or range index, company, cost key or None, events, minutes, credits, interviews)
+Row = tuple[int, uuid.UUID, str | None, int, int, int, int]
+
+
+def _values(driver: Driver, name: str, columns: Sequence[str], rows: list[list[int]]) -> str:
+    """WITH name(columns) AS (VALUES ...): integers, cast so PostgreSQL types them alike."""
+    mark = driver.mark if driver.sqlite else f"CAST({driver.mark} AS BIGINT)"
+    row = "(" + ", ".join([mark] * len(columns)) + ")"
+    return f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
+
+
+def _latest_statement(
+    granularity: int,
+) -> Callable[[Driver, list[Any], Sequence[tuple[int, int, int]]], tuple[str, list[Any]]]:
+    def build(
+        driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
+    ) -> tuple[str, list[Any]]:
+        rows = [list(item) for item in ranges]
+        marks = ", ".join([driver.mark] * len(ids))
+        template = _LATEST_JOIN if driver.sqlite else _LATEST_LATERAL
+        # Only tally's own constants and placeholders go into the text.
+        select = template.format(g=int(granularity), ids=marks)
+        statement = _values(driver, "t", ("i", "lo", "hi"), rows) + " " + select
+        return statement, [value for row in rows for value in row] + ids
+
+    return build
+
+
+def _raw_statement(
+    driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
+) -> tuple[str, list[Any]]:
+    rows = [list(item) for item in ranges]
+    marks = ", ".join([driver.mark] * len(ids))
+    statement = _values(driver, "r", ("i", "lo", "hi"), rows) + " " + _RAW.format(ids=marks)
+    return statement, [value for row in rows for value in row] + ids + ids
+
+
+def _rows(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    items: Sequence[Any],
+    build: Any,
+) -> Iterator[Row]:
+    driver = Driver(session)
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        keys = [driver.uuid(company_id) for company_id in part]
+        back = dict(zip(keys, part, strict=True))
+        for low in range(0, len(items), RANGE_CHUNK):
+            statement, params = build(driver, keys, items[low : low + RANGE_CHUNK])
+            for row in driver.fetchall(statement, params):
+                yield (
+                    int(row[0]),
+                    back[row[1]],
+                    row[2],
+                    int(row[3]),
+                    int(row[4]),
+                    int(row[5]),
+                    int(row[6]),
+                )
+
+
+def latest_rows(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    ranges: Sequence[tuple[int, int, int]],
+) -> Iterator[Row]:
+    """The latest row of this level in each (index, low, high) range, per pair that has one."""
+    return _rows(session, company_ids, ranges, _latest_statement(granularity))
+
+
+def raw_sums(
+    session: Session, company_ids: Sequence[uuid.UUID], ranges: Sequence[tuple[int, int, int]]
+) -> Iterator[Row]:
+    """Sums of counted events in each (index, low, high) range; interviews on NULL cost keys."""
+    return _rows(session, company_ids, ranges, _raw_statement)

@@ -1,0 +1,123 @@
+"""GET /billing/usage/series and the CSV: the buckets of a window, and their usage streamed.
+
+A report is produced chunk by chunk (of companies for the JSON, of buckets
+for the CSV), so memory stays flat in the number of rows.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import simplejson
+from sqlalchemy.orm import Session
+
+from tally.companies.repository import CompanyRef
+from tally.core.calendar import Bucket, CalendarError, Granularity, buckets, zone
+from tally.core.instants import format_instant, utcnow
+from tally.errors import ValidationFailed
+from tally.reporting import service
+from tally.reporting.results import CompanySeries
+from tally.reporting.views import Across, company_totals
+
+# Told how many more units of work are done (companies, or buckets for the CSV).
+Progress = Callable[[int], None]
+GRANULARITIES = tuple(granularity.value for granularity in Granularity)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """A validated request: the window, how it is cut, and the buckets."""
+
+    start: datetime
+    end: datetime
+    granularity: Granularity | None  # None: one bucket, the whole window (CSV only)
+    time_zone: str
+    buckets: list[Bucket]
+
+    @property
+    def instants(self) -> list[datetime]:
+        return [self.buckets[0].start] + [bucket.end for bucket in self.buckets]
+
+
+def plan(
+    start: datetime, end: datetime, granularity: str | None, time_zone: str | None
+) -> SeriesPlan:
+    """Cut [start, end) into buckets; 400 naming `granularity` or `timeZone` when it cannot."""
+    if granularity is not None and granularity not in GRANULARITIES:
+        raise ValidationFailed.field("granularity", f"must be one of {', '.join(GRANULARITIES)}")
+    name = "UTC" if time_zone is None else time_zone
+    try:
+        tz = zone(name)
+        if granularity is None:
+            cut = [Bucket(start, end)]
+        else:
+            cut = buckets(start, end, Granularity(granularity), tz)
+    except CalendarError as exc:
+        raise ValidationFailed.field(exc.field, exc.message) from exc
+    chosen = Granularity(granularity) if granularity is not None else None
+    return SeriesPlan(start, end, chosen, name, cut)
+
+
+def dumps(value: Any) -> str:
+    """JSON exactly as the envelope writes it (decimals exact, compact)."""
+    return simplejson.dumps(
+        value, use_decimal=True, default=str, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _company(item: CompanySeries, edges: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """One company of the series, as tally.reporting.schemas.CompanySeries dumps it."""
+    company = item.company
+    return {
+        "companyId": str(company.id),
+        "companyName": company.name,
+        "billingSystem": company.billing_system,
+        "buckets": [
+            edge | company_totals(company, usage)
+            for edge, usage in zip(edges, item.usage, strict=True)
+        ],
+    }
+
+
+def series_json(
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
+    envelope: bool = True,
+) -> Iterator[str]:
+    """The whole envelope of GET /billing/usage/series, one company at a time.
+
+    `progress` is told each company done (len(companies) in all); without
+    `envelope`, only its `data`.
+    """
+    ordered = service.ordered(companies)
+    across = [Across(ordered) for _ in request.buckets]
+    period = {"start": format_instant(request.start), "end": format_instant(request.end)}
+    granularity = request.granularity or Granularity.DAY
+    yield (
+        ('{"success":true,"data":' if envelope else "")
+        + '{"period":'
+        + dumps(period)
+        + ',"granularity":'
+        + dumps(granularity.value)
+        + ',"timeZone":'
+        + dumps(request.time_zone)
+        + ',"companies":['
+    )
+    edges = [
+        {"start": format_instant(bucket.start), "end": format_instant(bucket.end)}
+        for bucket in request.buckets
+    ]
+    for position, item in enumerate(service.series(session, ordered, request.instants)):
+        for bucket_across, usage in zip(across, item.usage, strict=True):
+            bucket_across.add(item.company, usage)
+        yield ("," if position else "") + dumps(_company(item, edges))
+        if progress is not None:
+            progress(1)
+    top = [edge | total.fields() for edge, total in zip(edges, across, strict=True)]
+    yield '],"buckets":' + dumps(top) + "}"
+    if envelope:
+        timestamp = format_instant(utcnow().replace(microsecond=0))
+        yield ',"error":null,"timestamp":' + dumps(timestamp) + "}"

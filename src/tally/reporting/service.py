@@ -1,0 +1,173 @@
+"""Usage of companies between consecutive instants t0 < t1 < ... < tN, from the running totals.
+
+The total of counted events before any instant t is the running total at t's
+UTC hour (three seeks, tally.usage.buckets) plus the raw events in
+[floor_hour(t), t) when t is not a whole hour. A bucket [ti, ti+1) is the
+difference of two such totals. All arithmetic is on integers (millionths),
+so buckets add up to the window, to the last digit, by construction.
+"""
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import pairwise
+
+from sqlalchemy.orm import Session
+
+from tally.companies.repository import CompanyRef
+from tally.core.instants import to_micros
+from tally.reporting import repository
+from tally.reporting.results import CompanySeries, Sums, Usage
+from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_hour, prefix_lookups
+
+# Companies x instants held in memory at once; a report is computed chunk by chunk.
+CELL_BUDGET = 2_500
+
+# events, minutes, credits, interviews
+Counters = tuple[int, ...]
+
+
+def snapshot(session: Session) -> None:
+    """Make a report's several statements read one snapshot (call before the first).
+
+    SQLite's read transactions are snapshots already; PostgreSQL's default
+    READ COMMITTED gives each statement its own, so a concurrent batch could
+    land between two chunks of one report and its buckets would not add up.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def ordered(companies: Sequence[CompanyRef]) -> list[CompanyRef]:
+    """SPEC section 2 order: by name (code points), then id."""
+    return sorted(companies, key=lambda company: (company.name, str(company.id)))
+
+
+def company_chunk(instant_count: int, cell_budget: int = CELL_BUDGET) -> int:
+    return max(1, cell_budget // max(1, instant_count))
+
+
+ZERO = (0, 0, 0, 0)
+# Levels of the running totals, in the order prefix_lookups gives them.
+LEVELS = (MONTH, DAY, HOUR)
+
+
+def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
+    into[index] = tuple(a + b for a, b in zip(into[index], values, strict=True))
+
+
+def _sum(parts: Sequence[Counters]) -> Counters:
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(map(sum, zip(*parts, strict=True))) if parts else ZERO
+
+
+def _per_instant(per_level: list[dict[int, Counters]], picks: list[list[int]]) -> list[Counters]:
+    """One pair's running total at each instant: the sum of its three looked-up rows."""
+    months, days, hours = per_level
+    result = []
+    for month, day, hour in picks:
+        # A range index of -1 is never a key: .get gives None, "nothing to add".
+        parts = [part for part in (months.get(month), days.get(day), hours.get(hour)) if part]
+        result.append(_sum(parts))
+    return result
+
+
+def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], list[list[int]]]:
+    """Per level, the distinct non-empty ranges to seek in; per hour, its range at each level.
+
+    A range index of -1 means the level adds nothing (an empty range: midnight
+    needs no hour row, the 1st of a month no day row).
+    """
+    ranges: dict[int, dict[tuple[int, int], int]] = {level: {} for level in LEVELS}
+    months: dict[int, tuple[tuple[int, int, int], ...]] = {}
+    used: list[list[int]] = []
+    for hour in hours:
+        day = floor_day(hour)
+        lookups = months.get(day)
+        if lookups is None:
+            lookups = months[day] = prefix_lookups(day)
+        picks = []
+        for level, low, high in ((*lookups[0],), (*lookups[1],), (HOUR, day, hour)):
+            if low >= high:
+                picks.append(-1)
+                continue
+            picks.append(ranges[level].setdefault((low, high), len(ranges[level])))
+        used.append(picks)
+    return {level: list(found) for level, found in ranges.items()}, used
+
+
+def _totals(
+    session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
+) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+    """(company, cost key) -> counters of everything before each instant, in order."""
+    hours = sorted({floor_hour(instant) for instant in micros})
+    ranges, used = _seek_plan(hours)
+    found: dict[tuple[uuid.UUID, str | None], list[dict[int, Counters]]] = {}
+    for position, level in enumerate(LEVELS):
+        numbered = [(index, low, high) for index, (low, high) in enumerate(ranges[level])]
+        if not numbered:
+            continue
+        for index, company_id, key, *values in repository.latest_rows(
+            session, company_ids, level, numbered
+        ):
+            per_level = found.get((company_id, key))
+            if per_level is None:
+                per_level = found[(company_id, key)] = [{}, {}, {}]
+            per_level[position][index] = tuple(values)
+    where = {hour: index for index, hour in enumerate(hours)}
+    picks = [used[where[floor_hour(instant)]] for instant in micros]
+    totals = {pair: _per_instant(per_level, picks) for pair, per_level in found.items()}
+    partial_hours = [
+        (index, floor_hour(instant), instant)
+        for index, instant in enumerate(micros)
+        if instant != floor_hour(instant)
+    ]
+    if partial_hours:
+        raw = repository.raw_sums(session, company_ids, partial_hours)
+        for index, company_id, key, *values in raw:
+            pair = (company_id, key)
+            if pair not in totals:
+                totals[pair] = [ZERO] * len(micros)
+            _add(totals[pair], index, values)
+    return totals
+
+
+def _chunk_series(
+    session: Session, companies: Sequence[CompanyRef], micros: Sequence[int]
+) -> list[CompanySeries]:
+    count = len(micros) - 1
+    result = {
+        company.id: CompanySeries(company, [Usage() for _ in range(count)]) for company in companies
+    }
+    totals = _totals(session, [company.id for company in companies], micros)
+    for (company_id, key), cumulative in totals.items():
+        usage = result[company_id].usage
+        for index in range(count):
+            low, high = cumulative[index], cumulative[index + 1]
+            if low == high:
+                continue
+            events = high[0] - low[0]
+            usage[index].interviews += high[3] - low[3]
+            if key is not None and events:
+                usage[index].by_cost_key[key] = Sums(events, high[1] - low[1], high[2] - low[2])
+    return [result[company.id] for company in companies]
+
+
+def series(
+    session: Session,
+    companies: Sequence[CompanyRef],
+    instants: Sequence[datetime],
+    cell_budget: int = CELL_BUDGET,
+) -> Iterator[CompanySeries]:
+    """Each company's usage in [t0, t1), ..., [tN-1, tN), in the order given.
+
+    Computed a chunk of companies at a time, so memory is bounded whatever the
+    number of companies.
+    """
+    micros = [to_micros(instant) for instant in instants]
+    if any(low >= high for low, high in pairwise(micros)):
+        raise ValueError("instants must be strictly increasing")
+    step = company_chunk(len(micros), cell_budget)
+    for offset in range(0, len(companies), step):
+        yield from _chunk_series(session, companies[offset : offset + step], micros)

@@ -1,0 +1,77 @@
+"""Typed results -> the wire format of one interval, per company and across companies.
+
+The dicts built here are exactly what the models of tally.reporting.schemas
+dump (same camelCase keys, same order, unit fields absent rather than null);
+tests/reporting/test_views.py holds them to it. They are built directly
+because a 1,000-bucket series for 500 companies would otherwise spend most of
+its time constructing and dumping half a million pydantic models.
+"""
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from tally.companies.repository import CompanyRef
+from tally.core.quantities import from_scaled as _from_scaled
+from tally.reporting.results import Usage
+
+# Decimals are immutable: long series repeat the same amounts (0 above all).
+from_scaled = lru_cache(maxsize=4096)(_from_scaled)
+UNITS = ("minutes", "credits")
+AMOUNT = {"minutes": "minutesUsed", "credits": "creditsUsed"}
+TOTAL = {"minutes": "totalMinutesUsed", "credits": "totalCreditsUsed"}
+
+
+def company_totals(company: CompanyRef, usage: Usage) -> dict[str, Any]:
+    """The fields of one company's interval (SPEC section 2 rules 2, 4-7)."""
+    unit = company.billing_system
+    amount_field = AMOUNT[unit]
+    breakdown = []
+    total = 0
+    for key, sums in usage.counted():
+        amount = sums.amount(unit)
+        total += amount
+        breakdown.append({"costKey": key, "events": sums.events, amount_field: from_scaled(amount)})
+    return {
+        TOTAL[unit]: from_scaled(total),
+        "totalInterviews": usage.interviews,
+        "breakdownByCostKey": breakdown,
+    }
+
+
+class Across:
+    """Sums over companies of one interval (SPEC section 2 rule 3).
+
+    Each unit appears iff some company in scope bills in it, possibly as 0.
+    """
+
+    def __init__(self, companies: Sequence[CompanyRef]) -> None:
+        systems = {company.billing_system for company in companies}
+        self.units = [unit for unit in UNITS if unit in systems]
+        self.totals = dict.fromkeys(self.units, 0)
+        self.interviews = 0
+        self.per_key: dict[str, dict[str, int]] = {}
+
+    def add(self, company: CompanyRef, usage: Usage) -> None:
+        unit = company.billing_system
+        self.interviews += usage.interviews
+        for key, sums in usage.counted():
+            merged = self.per_key.get(key)
+            if merged is None:
+                merged = self.per_key[key] = {"events": 0} | dict.fromkeys(self.units, 0)
+            amount = sums.amount(unit)
+            merged["events"] += sums.events
+            merged[unit] += amount
+            self.totals[unit] += amount
+
+    def fields(self) -> dict[str, Any]:
+        breakdown = [
+            {"costKey": key, "events": self.per_key[key]["events"]}
+            | {AMOUNT[unit]: from_scaled(self.per_key[key][unit]) for unit in self.units}
+            for key in sorted(self.per_key)
+        ]
+        return {
+            **{TOTAL[unit]: from_scaled(self.totals[unit]) for unit in self.units},
+            "totalInterviews": self.interviews,
+            "breakdownByCostKey": breakdown,
+        }
