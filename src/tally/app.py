@@ -23,6 +23,7 @@ from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
 from tally.usage.schemas import EventBatchIn
+from tally.web.api import router as web_router
 
 log = logging.getLogger("tally")
 
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     _install_error_handlers(app)
     for router in (usage_router, companies_router, keys_router, pricing_router):
         app.include_router(router)
+    app.include_router(web_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> EnvelopeResponse:
