@@ -1,8 +1,9 @@
 """Builds the ASGI app: routers, the envelope's error handlers, lifespan."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from anyio import to_thread
@@ -19,11 +20,14 @@ from tally.core.envelope import EnvelopeResponse, failure, success
 from tally.core.limits import BodyLimit
 from tally.db.engine import Database
 from tally.errors import TallyError
+from tally.plans.api import router as plans_router
 from tally.pricing.api import router as pricing_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
 from tally.usage.schemas import EventBatchIn
 from tally.web.api import router as web_router
+from tally.webhooks.api import router as webhooks_router
+from tally.webhooks.worker import Worker
 
 log = logging.getLogger("tally")
 
@@ -99,6 +103,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def _start_webhook_worker(
+    app: FastAPI, settings: Settings, db: Database
+) -> "asyncio.Task[None] | None":
+    """The in-process webhook delivery worker, unless TALLY_WEBHOOK_WORKER=0."""
+    if not settings.webhook_worker:
+        return None
+    worker = Worker(db, settings)
+    app.state.webhook_worker = worker
+    return asyncio.create_task(worker.run(), name="webhook-worker")
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     owned = database is None
@@ -110,7 +125,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # pool has connections (more would only wait for one), and each extra
         # thread costs memory (a malloc arena of its own).
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        delivering = _start_webhook_worker(_app, settings, db)
         yield
+        if delivering is not None:
+            delivering.cancel()
+            with suppress(asyncio.CancelledError):
+                await delivering
         if owned:
             db.dispose()
 
@@ -125,7 +145,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = db
     _install_error_handlers(app)
-    for router in (usage_router, companies_router, keys_router, pricing_router):
+    routers = (usage_router, companies_router, keys_router, pricing_router, plans_router)
+    for router in (*routers, webhooks_router):
         app.include_router(router)
     app.include_router(web_router)
 

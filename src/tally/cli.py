@@ -19,6 +19,7 @@ from tally.db.migrate import upgrade
 from tally.errors import TallyError
 from tally.settings import get_settings
 from tally.usage import cli as usage_cli
+from tally.webhooks import cli as webhooks_cli
 
 # Never print local variables in tracebacks: they can hold keys and SQL.
 app = typer.Typer(
@@ -30,6 +31,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True, pretty_exceptions
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_cli.events_app, name="events")
 app.command("verify")(usage_cli.verify)
+app.command("worker")(webhooks_cli.worker)
 err = Console(stderr=True)
 
 

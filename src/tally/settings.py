@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     # separated, or "*"). Unset: the peer address is the client, always, so
     # allowedIps cannot be bypassed with a forged header.
     forwarded_allow_ips: str | None = None
+    # Threshold webhooks (docs/webhooks.md). Private, loopback and link-local
+    # targets (and plain http://, which is allowed only to them) are refused
+    # unless this is set: no requests into the operator's own network.
+    webhook_allow_private: bool = False
+    # Run the delivery worker inside every serving process; set to false when
+    # `tally worker` runs apart.
+    webhook_worker: bool = True
+    # How often an idle worker looks for due deliveries (seconds).
+    webhook_poll_seconds: float = 1.0
+    webhook_timeout_seconds: float = 10.0
+    # Waits before each retry; after the last one a delivery is failed.
+    webhook_backoff_seconds: tuple[float, ...] = (5, 30, 120, 600, 3600, 21600)
 
 
 @lru_cache

@@ -3,8 +3,14 @@
 from tally.auth.models import ApiKey
 from tally.companies.models import AtsIntegration, Company
 from tally.db.base import Base
+from tally.plans.models import Plan
 from tally.pricing.models import PricingRule
 from tally.usage.models import Interview, UsageBucket, UsageEvent, UsagePair
+from tally.webhooks.models import (
+    ThresholdCrossing,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiKey",
@@ -12,8 +18,12 @@ __all__ = [
     "Base",
     "Company",
     "Interview",
+    "Plan",
     "PricingRule",
+    "ThresholdCrossing",
     "UsageBucket",
     "UsageEvent",
     "UsagePair",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -25,6 +25,7 @@ from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.repository import NewInterview
 from tally.usage.schemas import EventIn, IngestResult
+from tally.webhooks import outbox
 
 MAX_BATCH = 1000
 FUTURE_SKEW = timedelta(minutes=5)
@@ -333,6 +334,7 @@ def store(session: Session, batch: ParsedBatch, now: datetime) -> IngestResult:
     fresh, duplicates = _split_new(valid, stored)
     priced = _price(session, fresh, billing, to_micros(now))
     _write(session, priced, stored_interviews)
+    outbox.record_crossings(session, priced, now)
     return IngestResult(accepted=len(fresh), duplicates=duplicates)
 
 

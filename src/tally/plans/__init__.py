@@ -1,0 +1,1 @@
+"""Plans: an allowance per billing period, and where a company stands against it."""

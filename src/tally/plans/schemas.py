@@ -1,0 +1,123 @@
+"""Wire formats of plans and of GET /billing/allowance."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+)
+
+from tally.core.quantities import QuantityError, to_decimal
+from tally.errors import ValidationFailed
+
+MAX_THRESHOLDS = 20
+
+
+def _exact(value: Any) -> Decimal:
+    try:
+        return to_decimal(value)
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
+        ) from exc
+    return name
+
+
+def _thresholds(values: list[int]) -> list[int]:
+    return sorted(set(values))
+
+
+# Millionths of at most 10**12 fit a BIGINT with room for every sum.
+Allowance = Annotated[Decimal, BeforeValidator(_exact), Field(gt=0, lt=10**12, decimal_places=6)]
+Threshold = Annotated[StrictInt, Field(ge=1, le=1000)]
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
+
+
+class PlanIn(BaseModel):
+    """The body of PUT /admin/companies/{id}/plan."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    allowance: Allowance
+    period: Literal["month", "year"]
+    anchor_day: Annotated[StrictInt, Field(ge=1, le=28)] = Field(default=1, alias="anchorDay")
+    # The month a yearly period starts in; default: the month the plan is
+    # first written, in the plan's zone (see docs/decisions.md).
+    anchor_month: Annotated[StrictInt, Field(ge=1, le=12)] | None = Field(
+        default=None, alias="anchorMonth"
+    )
+    time_zone: TimeZone = Field(default="UTC", alias="timeZone")
+    thresholds: Annotated[
+        list[Threshold], Field(min_length=1, max_length=MAX_THRESHOLDS), AfterValidator(_thresholds)
+    ] = Field(default_factory=lambda: [80, 100])
+
+    @classmethod
+    def parse(cls, body: Any) -> "PlanIn":
+        """Validate a body parsed with exact decimals; 400 naming every bad field."""
+        try:
+            return cls.model_validate(body)
+        except ValidationError as exc:
+            raise validation_failed(exc) from exc
+
+
+def validation_failed(exc: ValidationError) -> ValidationFailed:
+    errors = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "body",
+            "message": error["msg"].removeprefix("Value error, "),
+        }
+        for error in exc.errors(include_url=False)
+    ]
+    fields = ", ".join(error["field"] for error in errors)
+    return ValidationFailed(f"invalid request: {fields}", details={"errors": errors})
+
+
+class PlanOut(BaseModel):
+    company_id: uuid.UUID = Field(serialization_alias="companyId")
+    unit: Literal["minutes", "credits"]
+    allowance: Decimal
+    period: Literal["month", "year"]
+    anchor_day: int = Field(serialization_alias="anchorDay")
+    anchor_month: int = Field(serialization_alias="anchorMonth")
+    time_zone: str = Field(serialization_alias="timeZone")
+    thresholds: list[int]
+    created_at: datetime = Field(serialization_alias="createdAt")
+    updated_at: datetime = Field(serialization_alias="updatedAt")
+
+
+class AllowanceOut(BaseModel):
+    """One company's standing against its plan in the current period."""
+
+    company_id: uuid.UUID = Field(serialization_alias="companyId")
+    company_name: str = Field(serialization_alias="companyName")
+    billing_system: Literal["minutes", "credits"] = Field(serialization_alias="billingSystem")
+    unit: Literal["minutes", "credits"]
+    period_start: datetime = Field(serialization_alias="periodStart")
+    period_end: datetime = Field(serialization_alias="periodEnd")
+    allowance: Decimal
+    used: Decimal
+    remaining: Decimal
+    percent_used: Decimal = Field(serialization_alias="percentUsed")
+    projected_used: Decimal = Field(serialization_alias="projectedUsed")
+    crossed_thresholds: list[int] = Field(serialization_alias="crossedThresholds")
+    status: Literal["ok", "exceeded"]
+
+
+class AllowancesOut(BaseModel):
+    companies: list[AllowanceOut]

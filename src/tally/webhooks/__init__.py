@@ -1,0 +1,1 @@
+"""Threshold webhooks: endpoints, the transactional outbox, signing and delivery."""
