@@ -73,19 +73,19 @@ def _file(name: str) -> Response:
     return Response(asset.read_bytes(), media_type=media_type, headers=SECURITY_HEADERS)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 def root() -> RedirectResponse:
     """The dashboard is the home page."""
     return RedirectResponse("/dashboard", status_code=307)
 
 
-@router.get("/dashboard")
+@router.api_route("/dashboard", methods=["GET", "HEAD"])
 def dashboard() -> Response:
     """The dashboard page."""
     return _file("index.html")
 
 
-@router.get("/dashboard/static/{name:path}")
+@router.api_route("/dashboard/static/{name:path}", methods=["GET", "HEAD"])
 def static(name: str) -> Response:
     """A file of the dashboard (JavaScript, styles, the vendored chart library)."""
     return _file(name)

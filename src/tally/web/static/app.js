@@ -168,6 +168,12 @@ function showError(message) {
   banner.textContent = message;
 }
 
+/** A server without the series endpoint answers 404: the page shows the rest. */
+function missing(error) {
+  if (error instanceof ApiError && error.status === 404) return null;
+  throw error;
+}
+
 async function load() {
   if (!keyStore.get()) return;
   const token = ++current;
@@ -188,7 +194,7 @@ async function load() {
     const seriesParams = { ...params, granularity: view.granularity, timeZone: view.tz };
     const [usage, series] = await Promise.all([
       getData("/billing/usage", params),
-      getData("/billing/usage/series", seriesParams),
+      getData("/billing/usage/series", seriesParams).catch(missing),
     ]);
     if (token !== current) return;
     shown = { usage, series, plans, view, params: seriesParams, window };
@@ -231,14 +237,30 @@ function draw() {
 
   renderAllowance(plans);
   renderTotals(usage);
-  const drawn = drawChart($("#chart"), series, unit);
-  $("#chart-figure").dataset.buckets = String(drawn.buckets);
-  $("#chart-empty").hidden = !drawn.empty;
-  $("#chart-caption").textContent = `${unit} per ${view.granularity}, stacked by cost key, ${drawn.buckets} buckets in ${view.tz}`;
+  drawSeries(series, unit, view);
   $("#companies").hidden = narrowed || single;
   if (!narrowed && !single) renderCompanies(usage, series, plans, view, hrefFor);
   renderBreakdown(usage);
   $("#status").textContent = `Showing ${title}, ${windowText(window, view.tz)}.`;
+}
+
+function drawSeries(series, unit, view) {
+  const figure = $("#chart-figure");
+  figure.querySelector(".chart-box").hidden = series === null;
+  if (series === null) {
+    destroyChart();
+    figure.dataset.buckets = "0";
+    $("#chart-empty").hidden = false;
+    $("#chart-empty").textContent = "This server does not offer usage over time.";
+    $("#chart-caption").textContent = "";
+    return;
+  }
+  const drawn = drawChart($("#chart"), series, unit);
+  figure.dataset.buckets = String(drawn.buckets);
+  $("#chart-empty").hidden = !drawn.empty;
+  $("#chart-empty").textContent = "No usage in this period.";
+  $("#chart-caption").textContent =
+    `${unit} per ${view.granularity}, stacked by cost key, ${drawn.buckets} buckets in ${view.tz}`;
 }
 
 async function downloadCsv() {

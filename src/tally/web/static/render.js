@@ -97,7 +97,7 @@ const SORTS = {
 /** The companies table: sorted, filtered, each name a link narrowing the view to it. */
 export function renderCompanies(usage, series, plans, view, hrefFor) {
   const plansById = new Map(plans.map((plan) => [plan.companyId, plan]));
-  const trends = new Map(series.companies.map((c) => [
+  const trends = new Map((series?.companies ?? []).map((c) => [
     c.companyId, c.buckets.map((b) => b[usedField(c.billingSystem, true)] ?? 0),
   ]));
   const needle = view.filter.trim().toLocaleLowerCase();
