@@ -108,7 +108,7 @@ def _open(browser: Any, base_url: str, key: str) -> Any:
     page.goto(f"{base_url}/dashboard")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_function("Number(document.body.dataset.loads || 0) > 0")
+    page.wait_for_function("() => Number(document.body.dataset.loads || 0) > 0")
     return page
 
 
@@ -117,7 +117,7 @@ def _first_paint(browser: Any, base_url: str, key: str, repeats: int) -> dict[st
     views, paints = [], []
     for _ in range(repeats):
         page.reload()
-        page.wait_for_function("Number(document.body.dataset.loads || 0) > 0")
+        page.wait_for_function("() => Number(document.body.dataset.loads || 0) > 0")
         timing = page.evaluate(FIRST_VIEW)
         views.append(timing["view"])
         if timing["fcp"] is not None:

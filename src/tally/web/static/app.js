@@ -159,7 +159,8 @@ function resolve(view, plans) {
 function setBusy(busy) {
   document.body.classList.toggle("loading", busy);
   $("#dashboard").setAttribute("aria-busy", String(busy));
-  if (busy) $("#status").textContent = "Loading…";
+  $("#status").textContent = busy ? "Loading…" : "";
+  if (busy) $("#announce").textContent = "Loading…";
 }
 
 function showError(message) {
@@ -207,7 +208,7 @@ async function load() {
       return;
     }
     showError(explain(error));
-    $("#status").textContent = "";
+    $("#announce").textContent = "";
   } finally {
     if (token === current) {
       setBusy(false);
@@ -242,7 +243,7 @@ function draw() {
   $("#companies").hidden = narrowed || single;
   if (!narrowed && !single) renderCompanies(usage, series, plans, view, hrefFor);
   renderBreakdown(usage);
-  $("#status").textContent = `Showing ${title}, ${windowText(window, view.tz)}.`;
+  $("#announce").textContent = `Showing ${title}, ${windowText(window, view.tz)}.`;
 }
 
 function drawSeries(series, unit, view) {
@@ -276,7 +277,7 @@ async function downloadCsv() {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    $("#status").textContent = `Downloaded ${name}.`;
+    $("#announce").textContent = `Downloaded ${name}.`;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) signOut(explain(error));
     else showError(explain(error));

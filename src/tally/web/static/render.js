@@ -118,7 +118,7 @@ export function renderCompanies(usage, series, plans, view, hrefFor) {
   }
   const body = rows.map((c) => el("tr", { dataset: { companyId: c.companyId } },
     el("th", { scope: "row" }, el("a", { href: hrefFor(c.companyId) }, c.companyName)),
-    el("td", {}, c.billingSystem),
+    el("td", { className: "billing" }, c.billingSystem),
     el("td", { className: "num used" }, num(c.used), el("span", { className: "unit" }, ` ${c.billingSystem}`)),
     el("td", { className: "num percent" }, c.percent === null ? el("span", { className: "muted" }, "no plan") : num(c.percent), c.percent === null ? null : " %"),
     el("td", {}, sparkline(trends.get(c.companyId) ?? [], `trend of ${c.companyName}'s ${c.billingSystem}`)),
