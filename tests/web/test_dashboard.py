@@ -112,7 +112,8 @@ def test_ats_key_compares_and_narrows_to_a_company(tab: Tab) -> None:
     assert "sort=used" in page.url
 
     before = loads(tab)
-    page.get_by_role("link", name=target["companyName"]).click()
+    page.get_by_role("link", name=target["companyName"]).focus()
+    page.keyboard.press("Enter")  # keyboard, as much as a pointer
     wait_loaded(tab, before)
     assert f"company={target['companyId']}" in urlsplit(page.url).fragment
     assert page.inner_text("#scope-title") == target["companyName"]
@@ -162,6 +163,18 @@ def test_platform_key_sees_every_company_in_both_units(tab: Tab) -> None:
     assert page.locator("#allowance article").count() == 2
     assert_accessible(tab)
     screenshots(tab, "platform")
+
+    change(tab, "#period", "custom")
+    for field, day in (("#from", "2026-02-27"), ("#to", "2026-03-02")):
+        before = loads(tab)
+        page.fill(field, day)
+        wait_loaded(tab, before)
+    change(tab, "#granularity", "day")
+    params = shown_params(tab)
+    # Berlin midnights: 2026-02-27 00:00+01:00 to 2026-03-03 00:00+01:00, five days.
+    assert (params["start"], params["end"]) == ("2026-02-26T23:00:00Z", "2026-03-02T23:00:00Z")
+    assert assert_chart_matches_series(tab, key) == 5
+    assert_numbers_match_api(tab, key)
     assert tab.errors == []
 
 
