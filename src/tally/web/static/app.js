@@ -237,7 +237,7 @@ function draw() {
   period.dataset.start = shown.params.start;
   period.dataset.end = shown.params.end;
 
-  renderAllowance(plans);
+  renderAllowance(plans, view.tz);
   renderTotals(usage);
   drawSeries(series, unit, view);
   $("#companies").hidden = narrowed || single;

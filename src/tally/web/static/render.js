@@ -1,6 +1,7 @@
 // The parts of the page drawn from the API's answers.
 
 import { $, el, num, formatNumber, companyUsed, sparkline, usedField } from "./dom.js";
+import { windowText } from "./time.js";
 
 const UNITS = ["minutes", "credits"];
 
@@ -13,7 +14,7 @@ function percentOf(value, allowance) {
   return (value / allowance) * 100;
 }
 
-function planCard(plan) {
+function planCard(plan, timeZone) {
   const projectedPercent = percentOf(plan.projectedUsed, plan.allowance);
   const thresholds = plan.thresholds ?? plan.crossedThresholds ?? [];
   const scale = Math.min(1000, Math.max(100, plan.percentUsed, projectedPercent, ...thresholds));
@@ -39,6 +40,8 @@ function planCard(plan) {
   const status = plan.status === "exceeded" ? "Exceeded" : "Within plan";
   return el("article", { className: "plan card", dataset: { companyId: plan.companyId } },
     el("h3", {}, plan.companyName, " ", el("span", { className: `badge ${plan.status}` }, status)),
+    el("p", { className: "when" },
+      `Billing period ${windowText([Date.parse(plan.periodStart), Date.parse(plan.periodEnd)], timeZone)}`),
     bar,
     el("dl", { className: "facts" },
       el("div", {}, el("dt", {}, "Used"), el("dd", { className: "used" }, num(plan.used), ` ${plan.unit}`)),
@@ -51,10 +54,10 @@ function planCard(plan) {
   );
 }
 
-export function renderAllowance(plans) {
+export function renderAllowance(plans, timeZone) {
   const section = $("#allowance");
   section.hidden = plans.length === 0;
-  $("#allowance-list").replaceChildren(...plans.map(planCard));
+  $("#allowance-list").replaceChildren(...plans.map((plan) => planCard(plan, timeZone)));
 }
 
 function totalsEntry(id, label, value, unit = "") {
