@@ -203,3 +203,23 @@ def test_wrong_and_revoked_keys_get_a_clear_message(tab: Tab) -> None:
     assert session_storage(tab) == {}
     assert page.get_by_label("API key").is_visible()
     assert [e for e in tab.errors if NETWORK_401 not in e] == []
+
+
+def test_an_ats_without_companies_sees_empty_states(tab: Tab) -> None:
+    site = tab.site
+    ats = site.send("POST", "/admin/ats-integrations", {"name": "Empty Partner"})
+    created = site.send(
+        "POST",
+        "/admin/api-keys",
+        {"name": "web", "kind": "ats", "atsIntegrationId": ats["id"], "scopes": ["read:billing"]},
+    )
+    sign_in(tab, created["key"])
+    page = tab.page
+    assert page.inner_text("#scope-title") == "All companies (0)"
+    assert "No companies" in page.inner_text("#companies-empty")
+    assert page.is_visible("#chart-empty")
+    assert page.is_visible("#breakdown-empty")
+    assert page.is_hidden("#allowance")
+    assert title_of(tab, "#total-interviews .n") == 0
+    assert_accessible(tab)
+    assert tab.errors == []
