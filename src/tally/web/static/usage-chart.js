@@ -50,6 +50,10 @@ export function drawChart(canvas, series, unit) {
     chart.update("none");
   } else {
     chart?.destroy();
+    const { defaults } = window.Chart;
+    defaults.font.family = getComputedStyle(document.body).fontFamily;
+    defaults.font.size = 13;
+    defaults.color = "#3d4658";
     chart = new window.Chart(canvas, { type: "bar", data, options: options(unit) });
   }
   const total = data.datasets.reduce((sum, set) => sum + set.data.reduce((a, b) => a + b, 0), 0);
