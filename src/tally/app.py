@@ -22,6 +22,7 @@ from tally.db.engine import Database
 from tally.errors import TallyError
 from tally.plans.api import router as plans_router
 from tally.pricing.api import router as pricing_router
+from tally.reporting.api import router as reporting_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
 from tally.usage.schemas import EventBatchIn
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     routers = (usage_router, companies_router, keys_router, pricing_router, plans_router)
     for router in (*routers, webhooks_router):
         app.include_router(router)
+    app.include_router(reporting_router)
     app.include_router(web_router)
 
     @app.get("/healthz", tags=["health"])

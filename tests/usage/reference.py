@@ -13,9 +13,11 @@ so "priced at ingestion" means "priced by these rules".
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 MILLIONTH = Decimal("0.000001")
 
@@ -275,4 +277,95 @@ def usage_data(
         "period": {"start": format_instant(start), "end": format_instant(end)},
         "companies": entries,
         **_top_level(entries),
+    }
+
+
+# --- SPEC section 6: local-calendar buckets, by brute force ---------------------------------
+#
+# Independent of tally.core.calendar on purpose: instead of stepping from one
+# local boundary to the next, this walks a 15-minute UTC grid (every offset
+# and transition of the zones tested lies on it) and cuts wherever the local
+# bucket changes, or, for hours, wherever the wall clock reads :00.
+
+GRID = timedelta(minutes=15)
+MICRO = timedelta(microseconds=1)
+
+
+def _local_key(moment: datetime, zone: ZoneInfo, granularity: str) -> tuple[int, ...]:
+    local = moment.astimezone(zone)
+    if granularity == "hour":
+        return (local.year, local.month, local.day, local.hour)
+    if granularity == "day":
+        return (local.year, local.month, local.day)
+    if granularity == "week":
+        year, week, _ = local.date().isocalendar()
+        return (year, week)
+    return (local.year, local.month)
+
+
+def _is_boundary(moment: datetime, zone: ZoneInfo, granularity: str) -> bool:
+    if _local_key(moment - MICRO, zone, granularity) != _local_key(moment, zone, granularity):
+        return True
+    local = moment.astimezone(zone)
+    return granularity == "hour" and (local.minute, local.second) == (0, 0)
+
+
+def local_buckets(
+    start: datetime, end: datetime, granularity: str, zone_name: str
+) -> list[tuple[datetime, datetime]]:
+    """The buckets of [start, end) on the zone's calendar, clipped, in order."""
+    zone = ZoneInfo(zone_name)
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    moment = epoch + ((start - epoch) // GRID + 1) * GRID  # first grid point after start
+    cuts = [start]
+    while moment < end:
+        if _is_boundary(moment, zone, granularity):
+            cuts.append(moment)
+        moment += GRID
+    cuts.append(end)
+    return list(pairwise(cuts))
+
+
+def series_data(
+    sent: Sequence[Mapping[str, Any]],
+    voided: Iterable[str],
+    companies: Iterable[Company],
+    window: tuple[datetime, datetime],
+    granularity: str,
+    zone_name: str,
+    rules: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The `data` of GET /billing/usage/series: usage_data for each bucket, regrouped."""
+    scope = list(companies)
+    void_set = set(voided)
+    reports = [
+        (low, high, usage_data(sent, void_set, scope, low, high, rules))
+        for low, high in local_buckets(*window, granularity, zone_name)
+    ]
+    per_company: list[dict[str, Any]] = []
+    for position, company in enumerate(sorted(scope, key=lambda c: (c.name, c.id))):
+        entries = []
+        for low, high, report in reports:
+            entry = dict(report["companies"][position])
+            for name in ("companyId", "companyName", "billingSystem"):
+                entry.pop(name)
+            entries.append({"start": format_instant(low), "end": format_instant(high)} | entry)
+        per_company.append(
+            {
+                "companyId": company.id,
+                "companyName": company.name,
+                "billingSystem": company.billing_system,
+                "buckets": entries,
+            }
+        )
+    top = []
+    for low, high, report in reports:
+        rest = {k: v for k, v in report.items() if k not in ("period", "companies")}
+        top.append({"start": format_instant(low), "end": format_instant(high)} | rest)
+    return {
+        "period": {"start": format_instant(window[0]), "end": format_instant(window[1])},
+        "granularity": granularity,
+        "timeZone": zone_name,
+        "companies": per_company,
+        "buckets": top,
     }

@@ -30,7 +30,7 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
+                await self.app(scope, _replay([message], receive), send)
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -40,7 +40,7 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        await self.app(scope, _replay([{"type": "http.request", "body": body}]), send)
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = failure(
@@ -52,12 +52,15 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def _replay(messages: list[Message]) -> Receive:
+def _replay(messages: list[Message], upstream: Receive) -> Receive:
     queue = list(messages)
 
     async def receive() -> Message:
         if queue:
             return queue.pop(0)
-        return {"type": "http.disconnect"}
+        # The body is consumed: what comes next is the client's real disconnect.
+        # (Answering one at once would make a streaming response stop
+        # before its first chunk: Starlette listens for it while it streams.)
+        return await upstream()
 
     return receive

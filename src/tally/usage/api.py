@@ -11,7 +11,8 @@ from tally.core.http import json_body, parse_uuid
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import DbSession, UsageReader, UsageWriter
 from tally.errors import InvalidDateRange, ValidationFailed
-from tally.usage import ingest, report
+from tally.reporting.usage import usage_report
+from tally.usage import ingest
 from tally.usage.schemas import EventBatchIn, IngestResult, UsageReport, VoidResult
 
 router = APIRouter(tags=["usage"])
@@ -57,7 +58,7 @@ def get_usage(
     window = resolve_window(start, end, utcnow())
     requested = parse_uuid(company_id, "companyId") if company_id is not None else None
     companies = visible_companies(session, principal, requested)
-    return success(report.usage_report(session, companies, *window))
+    return success(usage_report(session, companies, *window).dump())
 
 
 def _parsed_batch(body: Annotated[Any, Depends(json_body)]) -> ingest.ParsedBatch:

@@ -1,4 +1,4 @@
-"""Wire formats of usage events and of the usage report."""
+"""Wire formats of usage events (the report's are in tally.reporting.schemas)."""
 
 import uuid
 from datetime import datetime
@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from tally.core.instants import InstantError, parse_instant
 from tally.core.quantities import QuantityError, to_decimal, to_scaled
+from tally.reporting.schemas import CompanyUsage, CostKeyUsage, Period, UsageReport
 
 AgentFocus = Literal["SCREENING", "OUTREACH", "LANGUAGE_TEST", "GENERIC"]
 IdString = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
@@ -75,34 +76,13 @@ class VoidResult(BaseModel):
     voided_at: datetime = Field(serialization_alias="voidedAt")
 
 
-class Period(BaseModel):
-    start: str
-    end: str
-
-
-class CostKeyUsage(BaseModel):
-    cost_key: str = Field(serialization_alias="costKey")
-    events: int
-    minutes_used: Decimal | None = Field(default=None, serialization_alias="minutesUsed")
-    credits_used: Decimal | None = Field(default=None, serialization_alias="creditsUsed")
-
-
-class CompanyUsage(BaseModel):
-    company_id: uuid.UUID = Field(serialization_alias="companyId")
-    company_name: str = Field(serialization_alias="companyName")
-    billing_system: Literal["minutes", "credits"] = Field(serialization_alias="billingSystem")
-    total_minutes_used: Decimal | None = Field(default=None, serialization_alias="totalMinutesUsed")
-    total_credits_used: Decimal | None = Field(default=None, serialization_alias="totalCreditsUsed")
-    total_interviews: int = Field(serialization_alias="totalInterviews")
-    breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
-
-
-class UsageReport(BaseModel):
-    """Usage of the companies in the caller's reach over [start, end)."""
-
-    period: Period
-    companies: list[CompanyUsage]
-    total_minutes_used: Decimal | None = Field(default=None, serialization_alias="totalMinutesUsed")
-    total_credits_used: Decimal | None = Field(default=None, serialization_alias="totalCreditsUsed")
-    total_interviews: int = Field(serialization_alias="totalInterviews")
-    breakdown_by_cost_key: list[CostKeyUsage] = Field(serialization_alias="breakdownByCostKey")
+__all__ = [
+    "CompanyUsage",
+    "CostKeyUsage",
+    "EventBatchIn",
+    "EventIn",
+    "IngestResult",
+    "Period",
+    "UsageReport",
+    "VoidResult",
+]
