@@ -125,7 +125,7 @@ def assert_accessible(tab: Tab) -> None:
             .filter(v => v.impact === "serious" || v.impact === "critical")
             .map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))}))"""
     )
-    assert violations == []
+    assert violations == [], violations
 
 
 def screenshots(tab: Tab, name: str) -> None:

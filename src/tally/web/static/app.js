@@ -4,7 +4,9 @@ import { ApiError, explain, getCsv, getData, keyStore } from "./api.js";
 import { $, el } from "./dom.js";
 import { renderAllowance, renderBreakdown, renderCompanies, renderTotals, unitsOf } from "./render.js";
 import { destroyChart, drawChart } from "./usage-chart.js";
-import { browserTimeZone, fits, iso, presetWindow, timeZones, today, addDays, windowText } from "./time.js";
+import {
+  addDays, browserTimeZone, fits, iso, isTimeZone, presetWindow, timeZones, today, windowText,
+} from "./time.js";
 
 const GRANULARITIES = ["hour", "day", "week", "month"];
 const DEFAULTS = { period: "30d", granularity: "day", sort: "name", dir: "asc" };
@@ -21,7 +23,7 @@ function readView() {
   return {
     period: get("period"), from: get("from"), to: get("to"),
     granularity: GRANULARITIES.includes(get("granularity")) ? get("granularity") : "day",
-    tz: get("tz") || browserTimeZone(), company: get("company"), unit: get("unit"),
+    tz: isTimeZone(get("tz")) ? get("tz") : browserTimeZone(), company: get("company"), unit: get("unit"),
     sort: get("sort"), dir: get("dir") === "desc" ? "desc" : "asc", filter: get("q"),
   };
 }
@@ -179,6 +181,7 @@ async function load() {
   if (!keyStore.get()) return;
   const token = ++current;
   const view = readView();
+  setControls(view);
   setBusy(true);
   try {
     let plans;
@@ -295,9 +298,7 @@ function sortBy(column) {
 }
 
 function start() {
-  const zones = timeZones();
-  const local = browserTimeZone();
-  if (!zones.includes(local)) zones.push(local);
+  const zones = timeZones([browserTimeZone(), readView().tz]);
   $("#time-zone").replaceChildren(...zones.map((zone) => el("option", { value: zone }, zone)));
 
   $("#sign-in-form").addEventListener("submit", signIn);

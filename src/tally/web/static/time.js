@@ -114,9 +114,26 @@ export function windowText([start, end], timeZone) {
   return `${format.format(new Date(start))} – ${format.format(new Date(end - 1))}`;
 }
 
-export function timeZones() {
-  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
-  return ["UTC", ...zones.filter((zone) => zone !== "UTC")];
+// ICU still calls some zones by their old names (Asia/Calcutta); offer the current IANA ones too.
+const CURRENT_NAMES = [
+  "America/Nuuk", "Asia/Ho_Chi_Minh", "Asia/Kathmandu", "Asia/Kolkata", "Asia/Yangon",
+  "Atlantic/Faroe", "Europe/Kyiv", "Pacific/Chuuk", "Pacific/Kanton", "Pacific/Pohnpei",
+];
+
+export function isTimeZone(name) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    return Boolean(name);
+  } catch {
+    return false;
+  }
+}
+
+/** UTC first, then every zone the browser knows, by name. */
+export function timeZones(extra = []) {
+  const known = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  const names = new Set([...known, ...CURRENT_NAMES, ...extra].filter((zone) => zone !== "UTC" && isTimeZone(zone)));
+  return ["UTC", ...[...names].sort()];
 }
 
 export function browserTimeZone() {
