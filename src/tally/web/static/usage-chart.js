@@ -11,12 +11,15 @@ let chart = null;
 function datasets(buckets, unit) {
   const field = usedField(unit);
   const keys = [...new Set(buckets.flatMap((b) => b.breakdownByCostKey.map((e) => e.costKey)))].sort();
-  return keys.map((costKey, i) => ({
-    label: costKey,
-    backgroundColor: COLORS[i % COLORS.length],
-    borderWidth: 0,
-    data: buckets.map((b) => b.breakdownByCostKey.find((e) => e.costKey === costKey)?.[field] ?? 0),
-  }));
+  // A cost key keeps its colour whichever unit is shown; keys with nothing in this unit are left out.
+  return keys
+    .map((costKey, i) => ({
+      label: costKey,
+      backgroundColor: COLORS[i % COLORS.length],
+      borderWidth: 0,
+      data: buckets.map((b) => b.breakdownByCostKey.find((e) => e.costKey === costKey)?.[field] ?? 0),
+    }))
+    .filter((set) => set.data.some((value) => value > 0));
 }
 
 function options(unit) {
