@@ -188,7 +188,15 @@ def render(results: dict[str, Any], out: Path, plot: Path) -> str:
     return "\n".join(lines)
 
 
+def _series_block(out: Path) -> str:
+    """The results of bench/series.py, carried over from the existing file."""
+    if not out.exists():
+        return ""
+    match = re.search(r"<!-- series:start -->.*?<!-- series:end -->", out.read_text(), re.S)
+    return "\n\n" + match.group(0) + "\n" if match else ""
+
+
 def write(results: dict[str, Any], out: Path, plot: Path) -> None:
-    text = render(results, out, plot)
+    text = render(results, out, plot) + _series_block(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

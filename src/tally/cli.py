@@ -17,6 +17,7 @@ from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.db.migrate import upgrade
 from tally.errors import TallyError
+from tally.reporting import cli as reporting_cli
 from tally.settings import get_settings
 from tally.usage import cli as usage_cli
 from tally.webhooks import cli as webhooks_cli
@@ -32,6 +33,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(usage_cli.events_app, name="events")
 app.command("verify")(usage_cli.verify)
 app.command("worker")(webhooks_cli.worker)
+app.command("report")(reporting_cli.report)
 err = Console(stderr=True)
 
 

@@ -14,7 +14,7 @@ from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.deps import DbSession, UsageReader, get_database
 from tally.errors import ValidationFailed
-from tally.reporting import csv_export
+from tally.reporting import csv_export, service
 from tally.reporting.schemas import UsageSeries
 from tally.reporting.series import SeriesPlan, plan, series_json
 from tally.usage.api import resolve_window
@@ -62,6 +62,7 @@ def _stream(
 ) -> Iterator[bytes]:
     """Run `produce` in a read transaction of its own (the request's has ended), in chunks."""
     with database.transaction(write=False) as session:
+        service.snapshot(session)
         pending: list[str] = []
         size = 0
         for text in produce(session, companies, request):

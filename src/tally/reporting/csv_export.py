@@ -17,7 +17,7 @@ from tally.core.instants import format_instant
 from tally.core.quantities import from_scaled
 from tally.reporting import service
 from tally.reporting.schemas import CSV_COLUMNS
-from tally.reporting.series import SeriesPlan
+from tally.reporting.series import Progress, SeriesPlan
 
 # A cell a spreadsheet would run as a formula gets a leading apostrophe.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -45,16 +45,20 @@ def _line(cells: Sequence[str]) -> str:
 
 
 def rows(
-    session: Session, companies: Sequence[CompanyRef], request: SeriesPlan
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
+    cell_budget: int = service.CELL_BUDGET,
 ) -> Iterator[list[str]]:
-    """The data rows (unescaped cells), in order."""
+    """The data rows (unescaped cells), in order; `progress` is told each bucket done."""
     ordered = service.ordered(companies)
     cut = request.buckets
-    step = max(1, service.CELL_BUDGET // max(1, len(ordered)))
+    step = max(1, cell_budget // max(1, len(ordered)))
     for low in range(0, len(cut), step):
         chunk = cut[low : low + step]
         instants = [chunk[0].start] + [bucket.end for bucket in chunk]
-        per_company = list(service.series(session, ordered, instants))
+        per_company = list(service.series(session, ordered, instants, cell_budget))
         for index, bucket in enumerate(chunk):
             start, end = format_instant(bucket.start), format_instant(bucket.end)
             for item in per_company:
@@ -74,12 +78,21 @@ def rows(
                         minutes,
                         credits,
                     ]
+            if progress is not None:
+                progress(1)
 
 
 def csv_lines(
-    session: Session, companies: Sequence[CompanyRef], request: SeriesPlan
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
+    cell_budget: int = service.CELL_BUDGET,
 ) -> Iterator[str]:
-    """The header, then one line per row, each ending in CRLF."""
+    """The header, then one line per row, each ending in CRLF.
+
+    At most `cell_budget` companies x buckets are held at once.
+    """
     yield _line(CSV_COLUMNS)
-    for row in rows(session, companies, request):
+    for row in rows(session, companies, request, progress, cell_budget):
         yield _line(row)

@@ -1,44 +1,51 @@
 """SQL of the report: running totals at many hour-aligned instants, raw events in short ranges.
 
-`running_totals` answers, for every (company, cost key) pair in scope and
-each of N hour-aligned instants, the total of counted events before it: three
-seeks per pair and instant into usage_buckets (see tally.usage.buckets), all
-instants in one statement through a VALUES list. `raw_sums` adds up raw
-events (and interviews first counted) in short ranges, the part of an hour
-before instants that are not whole UTC hours.
+The total of counted events before an hour-aligned instant is the sum of
+three rows of usage_buckets (see tally.usage.buckets): the latest month row
+before its month, the latest day row of its month before its day, the latest
+hour row of its day before it. `latest_rows` finds, for every (company, cost
+key) pair in scope, the latest row of one level in each of many ranges, all
+ranges in one statement through a VALUES list; the service asks each level
+only for the distinct, non-empty ranges its instants need (daily instants
+share a few month ranges and need no hour range at all). `raw_sums` adds up
+raw events (and interviews first counted) in short ranges, the part of an
+hour before instants that are not whole UTC hours.
 """
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tally.db.driver import Driver
-from tally.usage.buckets import DAY, HOUR, MONTH, prefix_lookups
 
 # Companies per statement: keeps each statement's parameters well under SQLite's limit.
 COMPANY_CHUNK = 500
-# Instants (or ranges) per statement, for the same reason.
-INSTANT_CHUNK = 200
-COUNTERS = ("events", "minutes", "credits", "interviews")
-LEVELS = ((0, MONTH, "mlo", "mhi"), (1, DAY, "dlo", "dhi"), (2, HOUR, "hlo", "hhi"))
+# Ranges per statement, for the same reason.
+RANGE_CHUNK = 300
 
 # SQLite plans the MAX subquery as one seek and the join as a point lookup.
-_LOOKUP_JOIN = (
-    " LEFT JOIN usage_buckets l{n} ON l{n}.company_id = p.company_id"
-    " AND l{n}.cost_key = p.cost_key AND l{n}.granularity = {g}"
-    " AND l{n}.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
+_LATEST_JOIN = (
+    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
+    " FROM t CROSS JOIN usage_pairs p"
+    " JOIN usage_buckets l ON l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
     " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= t.{lo} AND x.bucket_start < t.{hi})"
+    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi)"
+    " WHERE p.company_id IN ({ids})"
 )
 # PostgreSQL plans a correlated MAX as a hash join over the whole table;
 # a LATERAL ... ORDER BY ... LIMIT 1 is one backward index seek instead.
-_LOOKUP_LATERAL = (
-    " LEFT JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
+_LATEST_LATERAL = (
+    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
+    " FROM t CROSS JOIN usage_pairs p"
+    " CROSS JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
     " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= t.{lo} AND x.bucket_start < t.{hi}"
-    " ORDER BY x.bucket_start DESC LIMIT 1) l{n} ON TRUE"
+    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi"
+    " ORDER BY x.bucket_start DESC LIMIT 1) l"
+    " WHERE p.company_id IN ({ids})"
 )
 _RAW = (
     "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
@@ -63,27 +70,21 @@ def _values(driver: Driver, name: str, columns: Sequence[str], rows: list[list[i
     return f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
 
 
-def _level_sum(counter: str) -> str:
-    return " + ".join(f"COALESCE(l{n}.{counter}, 0)" for n, _, _, _ in LEVELS)
+def _latest_statement(
+    granularity: int,
+) -> Callable[[Driver, list[Any], Sequence[tuple[int, int, int]]], tuple[str, list[Any]]]:
+    def build(
+        driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
+    ) -> tuple[str, list[Any]]:
+        rows = [list(item) for item in ranges]
+        marks = ", ".join([driver.mark] * len(ids))
+        template = _LATEST_JOIN if driver.sqlite else _LATEST_LATERAL
+        # Only tally's own constants and placeholders go into the text.
+        select = template.format(g=int(granularity), ids=marks)
+        statement = _values(driver, "t", ("i", "lo", "hi"), rows) + " " + select
+        return statement, [value for row in rows for value in row] + ids
 
-
-def _totals_statement(
-    driver: Driver, ids: list[Any], instants: Sequence[tuple[int, int]]
-) -> tuple[str, list[Any]]:
-    rows: list[list[int]] = []
-    for index, instant in instants:
-        bounds = {level: (low, high) for level, low, high in prefix_lookups(instant)}
-        rows.append([index, *bounds[MONTH], *bounds[DAY], *bounds[HOUR]])
-    columns = ("i", "mlo", "mhi", "dlo", "dhi", "hlo", "hhi")
-    join = _LOOKUP_JOIN if driver.sqlite else _LOOKUP_LATERAL
-    joins = "".join(join.format(n=n, g=g, lo=lo, hi=hi) for n, g, lo, hi in LEVELS)
-    sums = ", ".join(_level_sum(counter) for counter in COUNTERS)
-    marks = ", ".join([driver.mark] * len(ids))
-    select = f" SELECT t.i, p.company_id, p.cost_key, {sums} FROM t CROSS JOIN usage_pairs p"  # noqa: S608
-    where = f" WHERE p.company_id IN ({marks})"
-    # Only tally's own constants and placeholders go into the text.
-    statement = _values(driver, "t", columns, rows) + select + joins + where
-    return statement, [value for row in rows for value in row] + ids
+    return build
 
 
 def _raw_statement(
@@ -106,8 +107,8 @@ def _rows(
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
         back = dict(zip(keys, part, strict=True))
-        for low in range(0, len(items), INSTANT_CHUNK):
-            statement, params = build(driver, keys, items[low : low + INSTANT_CHUNK])
+        for low in range(0, len(items), RANGE_CHUNK):
+            statement, params = build(driver, keys, items[low : low + RANGE_CHUNK])
             for row in driver.fetchall(statement, params):
                 yield (
                     int(row[0]),
@@ -120,11 +121,14 @@ def _rows(
                 )
 
 
-def running_totals(
-    session: Session, company_ids: Sequence[uuid.UUID], instants: Sequence[tuple[int, int]]
+def latest_rows(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    ranges: Sequence[tuple[int, int, int]],
 ) -> Iterator[Row]:
-    """Totals before each (index, hour-aligned instant), per pair that ever had usage."""
-    return _rows(session, company_ids, instants, _totals_statement)
+    """The latest row of this level in each (index, low, high) range, per pair that has one."""
+    return _rows(session, company_ids, ranges, _latest_statement(granularity))
 
 
 def raw_sums(

@@ -4,7 +4,7 @@ A report is produced chunk by chunk (of companies for the JSON, of buckets
 for the CSV), so memory stays flat in the number of rows.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,10 +18,10 @@ from tally.core.instants import format_instant, utcnow
 from tally.errors import ValidationFailed
 from tally.reporting import service
 from tally.reporting.results import CompanySeries
-from tally.reporting.schemas import CompanySeries as CompanySeriesOut
-from tally.reporting.schemas import Period, UsageBucket
 from tally.reporting.views import Across, company_totals
 
+# Told how many more units of work are done (companies, or buckets for the CSV).
+Progress = Callable[[int], None]
 GRANULARITIES = tuple(granularity.value for granularity in Granularity)
 
 
@@ -66,47 +66,58 @@ def dumps(value: Any) -> str:
     )
 
 
-def _bucket(bucket: Bucket, fields: dict[str, Any]) -> UsageBucket:
-    return UsageBucket(start=format_instant(bucket.start), end=format_instant(bucket.end), **fields)
-
-
-def _company(item: CompanySeries, cut: Sequence[Bucket]) -> CompanySeriesOut:
+def _company(item: CompanySeries, edges: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """One company of the series, as tally.reporting.schemas.CompanySeries dumps it."""
     company = item.company
-    return CompanySeriesOut(
-        company_id=company.id,
-        company_name=company.name,
-        billing_system=company.billing_system,
-        buckets=[
-            _bucket(bucket, company_totals(company, usage))
-            for bucket, usage in zip(cut, item.usage, strict=True)
+    return {
+        "companyId": company.id,
+        "companyName": company.name,
+        "billingSystem": company.billing_system,
+        "buckets": [
+            edge | company_totals(company, usage)
+            for edge, usage in zip(edges, item.usage, strict=True)
         ],
-    )
+    }
 
 
 def series_json(
-    session: Session, companies: Sequence[CompanyRef], request: SeriesPlan
+    session: Session,
+    companies: Sequence[CompanyRef],
+    request: SeriesPlan,
+    progress: Progress | None = None,
+    envelope: bool = True,
 ) -> Iterator[str]:
-    """The whole envelope of GET /billing/usage/series, one company at a time."""
+    """The whole envelope of GET /billing/usage/series, one company at a time.
+
+    `progress` is told each company done (len(companies) in all); without
+    `envelope`, only its `data`.
+    """
     ordered = service.ordered(companies)
     across = [Across(ordered) for _ in request.buckets]
-    period = Period(start=format_instant(request.start), end=format_instant(request.end))
+    period = {"start": format_instant(request.start), "end": format_instant(request.end)}
     granularity = request.granularity or Granularity.DAY
     yield (
-        '{"success":true,"data":{"period":'
-        + dumps(period.dump())
+        ('{"success":true,"data":' if envelope else "")
+        + '{"period":'
+        + dumps(period)
         + ',"granularity":'
         + dumps(granularity.value)
         + ',"timeZone":'
         + dumps(request.time_zone)
         + ',"companies":['
     )
+    edges = [
+        {"start": format_instant(bucket.start), "end": format_instant(bucket.end)}
+        for bucket in request.buckets
+    ]
     for position, item in enumerate(service.series(session, ordered, request.instants)):
         for bucket_across, usage in zip(across, item.usage, strict=True):
             bucket_across.add(item.company, usage)
-        yield ("," if position else "") + dumps(_company(item, request.buckets).dump())
-    top = [
-        _bucket(bucket, total.fields()).dump()
-        for bucket, total in zip(request.buckets, across, strict=True)
-    ]
-    timestamp = format_instant(utcnow().replace(microsecond=0))
-    yield '],"buckets":' + dumps(top) + '},"error":null,"timestamp":' + dumps(timestamp) + "}"
+        yield ("," if position else "") + dumps(_company(item, edges))
+        if progress is not None:
+            progress(1)
+    top = [edge | total.fields() for edge, total in zip(edges, across, strict=True)]
+    yield '],"buckets":' + dumps(top) + "}"
+    if envelope:
+        timestamp = format_instant(utcnow().replace(microsecond=0))
+        yield ',"error":null,"timestamp":' + dumps(timestamp) + "}"

@@ -2,20 +2,20 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tally.companies.repository import CompanyRef
 from tally.core.instants import format_instant
 from tally.reporting import service
-from tally.reporting.schemas import CompanyUsage, Period, UsageReport
 from tally.reporting.views import Across, company_totals
 
 
 def usage_report(
     session: Session, companies: Sequence[CompanyRef], start: datetime, end: datetime
-) -> UsageReport:
-    """The `data` of GET /billing/usage for these companies over [start, end)."""
+) -> dict[str, Any]:
+    """The `data` of GET /billing/usage (as tally.reporting.schemas.UsageReport dumps it)."""
     ordered = service.ordered(companies)
     across = Across(ordered)
     entries = []
@@ -23,15 +23,15 @@ def usage_report(
         company, usage = item.company, item.usage[0]
         across.add(company, usage)
         entries.append(
-            CompanyUsage(
-                company_id=company.id,
-                company_name=company.name,
-                billing_system=company.billing_system,
-                **company_totals(company, usage),
-            )
+            {
+                "companyId": company.id,
+                "companyName": company.name,
+                "billingSystem": company.billing_system,
+            }
+            | company_totals(company, usage)
         )
-    return UsageReport(
-        period=Period(start=format_instant(start), end=format_instant(end)),
-        companies=entries,
+    return {
+        "period": {"start": format_instant(start), "end": format_instant(end)},
+        "companies": entries,
         **across.fields(),
-    )
+    }

@@ -1,37 +1,38 @@
-"""Typed results -> wire models: the per-company and the across-companies views of an interval."""
+"""Typed results -> the wire format of one interval, per company and across companies.
+
+The dicts built here are exactly what the models of tally.reporting.schemas
+dump (same camelCase keys, same order, unit fields absent rather than null);
+tests/reporting/test_views.py holds them to it. They are built directly
+because a 1,000-bucket series for 500 companies would otherwise spend most of
+its time constructing and dumping half a million pydantic models.
+"""
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from tally.companies.repository import CompanyRef
 from tally.core.quantities import from_scaled
-from tally.reporting.results import Sums, Usage
-from tally.reporting.schemas import CostKeyUsage
+from tally.reporting.results import Usage
 
 UNITS = ("minutes", "credits")
-
-
-def unit_fields(billing_system: str, amount: int) -> dict[str, Decimal]:
-    """{"minutes_used": ...} or {"credits_used": ...}: a company never mixes units."""
-    return {f"{billing_system}_used": from_scaled(amount)}
+AMOUNT = {"minutes": "minutesUsed", "credits": "creditsUsed"}
+TOTAL = {"minutes": "totalMinutesUsed", "credits": "totalCreditsUsed"}
 
 
 def company_totals(company: CompanyRef, usage: Usage) -> dict[str, Any]:
     """The fields of one company's interval (SPEC section 2 rules 2, 4-7)."""
     unit = company.billing_system
+    amount_field = AMOUNT[unit]
     breakdown = []
     total = 0
     for key, sums in usage.counted():
         amount = sums.amount(unit)
         total += amount
-        breakdown.append(
-            CostKeyUsage(cost_key=key, events=sums.events, **unit_fields(unit, amount))
-        )
+        breakdown.append({"costKey": key, "events": sums.events, amount_field: from_scaled(amount)})
     return {
-        f"total_{unit}_used": from_scaled(total),
-        "total_interviews": usage.interviews,
-        "breakdown_by_cost_key": breakdown,
+        TOTAL[unit]: from_scaled(total),
+        "totalInterviews": usage.interviews,
+        "breakdownByCostKey": breakdown,
     }
 
 
@@ -52,7 +53,9 @@ class Across:
         unit = company.billing_system
         self.interviews += usage.interviews
         for key, sums in usage.counted():
-            merged = self.per_key.setdefault(key, {"events": 0} | dict.fromkeys(self.units, 0))
+            merged = self.per_key.get(key)
+            if merged is None:
+                merged = self.per_key[key] = {"events": 0} | dict.fromkeys(self.units, 0)
             amount = sums.amount(unit)
             merged["events"] += sums.events
             merged[unit] += amount
@@ -60,18 +63,12 @@ class Across:
 
     def fields(self) -> dict[str, Any]:
         breakdown = [
-            CostKeyUsage(
-                cost_key=key,
-                events=self.per_key[key]["events"],
-                **{f"{unit}_used": from_scaled(self.per_key[key][unit]) for unit in self.units},
-            )
+            {"costKey": key, "events": self.per_key[key]["events"]}
+            | {AMOUNT[unit]: from_scaled(self.per_key[key][unit]) for unit in self.units}
             for key in sorted(self.per_key)
         ]
         return {
-            **{f"total_{unit}_used": from_scaled(self.totals[unit]) for unit in self.units},
-            "total_interviews": self.interviews,
-            "breakdown_by_cost_key": breakdown,
+            **{TOTAL[unit]: from_scaled(self.totals[unit]) for unit in self.units},
+            "totalInterviews": self.interviews,
+            "breakdownByCostKey": breakdown,
         }
-
-
-__all__ = ["Across", "Sums", "company_totals", "unit_fields"]

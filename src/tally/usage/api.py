@@ -58,7 +58,7 @@ def get_usage(
     window = resolve_window(start, end, utcnow())
     requested = parse_uuid(company_id, "companyId") if company_id is not None else None
     companies = visible_companies(session, principal, requested)
-    return success(usage_report(session, companies, *window).dump())
+    return success(usage_report(session, companies, *window))
 
 
 def _parsed_batch(body: Annotated[Any, Depends(json_body)]) -> ingest.ParsedBatch:

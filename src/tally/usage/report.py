@@ -14,4 +14,4 @@ def usage_report(
     session: Session, companies: Sequence[CompanyRef], start: datetime, end: datetime
 ) -> dict[str, Any]:
     """The `data` of GET /billing/usage as a plain dict (see tally.reporting.usage)."""
-    return _usage_report(session, companies, start, end).dump()
+    return _usage_report(session, companies, start, end)
