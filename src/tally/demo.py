@@ -25,11 +25,17 @@ from sqlalchemy.orm import Session
 
 from tally.auth import admin as keys_admin
 from tally.auth.schemas import KeyIn
+from tally.companies import repository as company_refs
 from tally.companies import service as companies
 from tally.companies.models import AtsIntegration, Company
 from tally.companies.schemas import AtsIn, BillingSystem, CompanyIn
 from tally.core.instants import format_instant, utcnow
+from tally.core.quantities import SCALE
 from tally.db.engine import Database
+from tally.plans import repository as plans_repository
+from tally.plans import service as plans
+from tally.plans.schemas import PlanIn
+from tally.plans.usage import used_by_company
 from tally.pricing import service as pricing
 from tally.pricing.models import PricingRule
 from tally.pricing.schemas import RuleIn
@@ -337,6 +343,40 @@ def _ingest(database: Database, plan: Plan, stats: Stats) -> None:
         stats.voided += len(part)
 
 
+# Plans sized from the current period's usage: (company, share of the allowance
+# used, period, zone). One past 80 %, one exceeded, one comfortably within.
+PLANS = (
+    ("Globex", Decimal("0.85"), "Europe/Berlin"),
+    ("Acme Corp", Decimal("1.25"), "UTC"),
+    ("Stark Industries", Decimal("0.40"), "America/New_York"),
+)
+
+
+def _plans(database: Database, world: World) -> list[str]:
+    """Give a few companies a monthly plan, sized so the demo shows every status."""
+    # Anchored about three weeks back, so the current period has usage.
+    anchor = min((world.now - timedelta(days=20)).day, 28)
+    lines = []
+    with database.transaction(write=True) as session:
+        for name, share, zone in PLANS:
+            company_id = world.companies[name]
+            body = PlanIn.parse(
+                {"allowance": 1, "period": "month", "anchorDay": anchor, "timeZone": zone}
+            )
+            plans.put_plan(session, company_id, body, world.now)
+            plan = plans_repository.get_plan(session, company_id)
+            assert plan is not None
+            window = plans.window_of(plan, world.now)
+            ref = company_refs.company_ref(session, company_id)
+            assert ref is not None
+            used = used_by_company(session, [ref], window.start, world.now)[company_id]
+            allowance = max(SCALE, int(Decimal(used) / share) // SCALE * SCALE)
+            plan.allowance = allowance
+            percent = Decimal(used * 100) / allowance
+            lines.append(f"{name} {percent:.0f} % of {allowance // SCALE:,} {ref.billing_system}")
+    return lines
+
+
 @dataclass(frozen=True)
 class DemoKeys:
     company: str
@@ -379,7 +419,13 @@ def _base_url(host: str, port: int) -> str:
 
 
 def _report(
-    out: Console, url: str, world: World, stats: Stats, keys: DemoKeys, base_url: str
+    out: Console,
+    url: str,
+    world: World,
+    stats: Stats,
+    keys: DemoKeys,
+    base_url: str,
+    plan_lines: list[str],
 ) -> None:
     managed = sum(1 for spec in COMPANIES if spec.ats == DEMO_ATS)
     billing = next(spec.billing for spec in COMPANIES if spec.name == DEMO_COMPANY)
@@ -393,6 +439,7 @@ def _report(
         f"{stats.accepted:,} events in {stats.batches} batches, {stats.late:,} of them sent late, "
         f"{stats.duplicates:,} duplicates from a retried batch, {stats.voided:,} voided"
     )
+    out.print(f"  plans (monthly, GET /billing/allowance): {'; '.join(plan_lines)}")
     out.print("\n[bold]API keys[/bold] (shown only now; tally stores only their hashes)")
     out.print(f"  company key:  {keys.company}  ({DEMO_COMPANY}, bills in {billing})")
     out.print(f"  ATS key:      {keys.ats}  ({DEMO_ATS}, manages {managed} companies)")
@@ -429,9 +476,10 @@ def run_demo(database_url: str, host: str, port: int) -> bool:
         with database.transaction(write=True) as session:
             world = _create_world(session, rng, now)
         _ingest(database, _plan(rng, world, stats), stats)
+        plan_lines = _plans(database, world)
         keys = _keys(database, world)
     finally:
         database.dispose()
     out = Console(soft_wrap=True, highlight=False)
-    _report(out, shown_url, world, stats, keys, _base_url(host, port))
+    _report(out, shown_url, world, stats, keys, _base_url(host, port), plan_lines)
     return True

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -29,11 +30,26 @@ def _company(session: Session, company_id: uuid.UUID) -> CompanyRef:
     return company
 
 
-def thresholds_of(plan: Plan) -> list[int]:
+class PlanLike(Protocol):
+    """The columns of a plan that its periods and thresholds need (an entity or a row)."""
+
+    @property
+    def period(self) -> str: ...
+    @property
+    def anchor_day(self) -> int: ...
+    @property
+    def anchor_month(self) -> int: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def thresholds(self) -> str: ...
+
+
+def thresholds_of(plan: PlanLike) -> list[int]:
     return [int(part) for part in plan.thresholds.split(",") if part]
 
 
-def window_of(plan: Plan, now: datetime) -> Window:
+def window_of(plan: PlanLike, now: datetime) -> Window:
     period: Period = "year" if plan.period == "year" else "month"
     return current_window(period, plan.anchor_day, plan.anchor_month, plan.time_zone, now)
 

@@ -15,7 +15,7 @@ worker (tally.webhooks.worker) sends what these rows describe, afterwards.
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import simplejson
@@ -23,15 +23,16 @@ from sqlalchemy.orm import Session
 
 from tally.core.instants import format_instant, to_micros
 from tally.core.quantities import from_scaled
-from tally.plans import repository as plans
-from tally.plans.models import Plan
 from tally.plans.periods import Window
 from tally.plans.service import thresholds_of, window_of
 from tally.plans.standing import reached
 from tally.plans.usage import used_by_company
 from tally.webhooks import repository
-from tally.webhooks.repository import Crossed
+from tally.webhooks.repository import PlannedCompany
 from tally.webhooks.schemas import EVENT_TYPE
+
+# Every current period started less than this long ago (a year and a zone's offset).
+HORIZON = timedelta(days=400)
 
 
 class NewEvent(Protocol):
@@ -53,29 +54,47 @@ def record_crossings(session: Session, events: Iterable[NewEvent], now: datetime
             instants.setdefault(event.company_id, []).append(event.occurred_at)
     if not instants:
         return
-    groups: dict[Window, list[Plan]] = {}
-    for plan in plans.plans_of(session, sorted(instants)):
-        window = window_of(plan, now)
+    groups: dict[Window, list[PlannedCompany]] = {}
+    found, recorded = repository.planned_companies(session, list(instants), now - HORIZON)
+    for planned in found:
+        window = window_of(planned, now)
         start, end = to_micros(window.start), to_micros(window.end)
         # Only events of the current period can take it over a threshold.
-        if any(start <= at < end for at in instants[plan.company_id]):
-            groups.setdefault(window, []).append(plan)
+        if any(start <= at < end for at in instants[planned.company_id]):
+            groups.setdefault(window, []).append(planned)
     for window, group in groups.items():
-        _record_window(session, window, group, now)
+        done = {
+            (planned.company_id, threshold)
+            for planned in group
+            for period_start, threshold in recorded[planned.company_id]
+            if period_start == window.start
+        }
+        _record_window(session, window, group, done, now)
 
 
-def _record_window(session: Session, window: Window, group: list[Plan], now: datetime) -> None:
-    facts = repository.company_facts(session, [plan.company_id for plan in group])
-    used = used_by_company(
-        session, [facts[plan.company_id].company for plan in group], *_span(window)
-    )
-    done = repository.recorded(session, list(facts), window.start)
-    for plan in group:
-        for threshold in thresholds_of(plan):
-            if (plan.company_id, threshold) in done:
+def _record_window(
+    session: Session,
+    window: Window,
+    group: list[PlannedCompany],
+    done: set[tuple[uuid.UUID, int]],
+    now: datetime,
+) -> None:
+    # A company past every threshold of its plan has nothing left to cross.
+    open_plans = [
+        planned
+        for planned in group
+        if any((planned.company_id, t) not in done for t in thresholds_of(planned))
+    ]
+    if not open_plans:
+        return
+    refs = [planned.company for planned in open_plans]
+    used = used_by_company(session, refs, *_span(window))
+    for planned in open_plans:
+        for threshold in thresholds_of(planned):
+            if (planned.company_id, threshold) in done:
                 continue
-            if reached(used[plan.company_id], plan.allowance, threshold):
-                _record(session, facts[plan.company_id], plan, window, threshold, used, now)
+            if reached(used[planned.company_id], planned.allowance, threshold):
+                _record(session, planned, window, threshold, used[planned.company_id], now)
 
 
 def _span(window: Window) -> tuple[datetime, datetime]:
@@ -85,14 +104,13 @@ def _span(window: Window) -> tuple[datetime, datetime]:
 
 def _record(
     session: Session,
-    facts: Crossed,
-    plan: Plan,
+    planned: PlannedCompany,
     window: Window,
     threshold: int,
-    used: dict[uuid.UUID, int],
+    used: int,
     now: datetime,
 ) -> None:
-    company = facts.company
+    company = planned.company
     payload = {
         "type": EVENT_TYPE,
         "timestamp": format_instant(now.replace(microsecond=0)),
@@ -101,8 +119,8 @@ def _record(
             "companyName": company.name,
             "unit": "credits" if company.billing_system == "credits" else "minutes",
             "threshold": threshold,
-            "allowance": from_scaled(plan.allowance),
-            "used": from_scaled(used[company.id]),
+            "allowance": from_scaled(planned.allowance),
+            "used": from_scaled(used),
             "periodStart": format_instant(window.start),
             "periodEnd": format_instant(window.end),
         },
@@ -121,7 +139,7 @@ def _record(
     )
     if crossing_id is None:
         return
-    endpoints = repository.matching_endpoints(session, company.id, facts.ats_integration_id)
+    endpoints = repository.matching_endpoints(session, company.id, planned.ats_integration_id)
     repository.insert_deliveries(
         session,
         [

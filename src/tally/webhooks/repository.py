@@ -5,12 +5,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tally.companies.models import Company
 from tally.companies.repository import CompanyRef
+from tally.db.types import UtcMicros
+from tally.plans.models import Plan
 from tally.webhooks.models import ThresholdCrossing, WebhookDelivery, WebhookEndpoint
 
 # --- endpoints
@@ -45,30 +47,69 @@ def fail_pending_of(session: Session, endpoint_id: uuid.UUID, reason: str) -> No
 # --- the outbox
 
 
-class Crossed(NamedTuple):
-    company: CompanyRef
+class PlannedCompany(NamedTuple):
+    """A company with a plan, as the outbox needs it (plain columns, no ORM objects)."""
+
+    company_id: uuid.UUID
+    allowance: int
+    period: str
+    anchor_day: int
+    anchor_month: int
+    time_zone: str
+    thresholds: str
+    name: str
+    billing_system: str
     ats_integration_id: uuid.UUID | None
 
+    @property
+    def company(self) -> CompanyRef:
+        return CompanyRef(self.company_id, self.name, self.billing_system)
 
-def company_facts(session: Session, company_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Crossed]:
-    rows = session.execute(
-        select(Company.id, Company.name, Company.billing_system, Company.ats_integration_id).where(
-            Company.id.in_(company_ids)
-        )
+
+_PLANNED = (
+    select(
+        Plan.company_id,
+        Plan.allowance,
+        Plan.period,
+        Plan.anchor_day,
+        Plan.anchor_month,
+        Plan.time_zone,
+        Plan.thresholds,
+        Company.name,
+        Company.billing_system,
+        Company.ats_integration_id,
+        ThresholdCrossing.period_start,
+        ThresholdCrossing.threshold,
     )
-    return {row[0]: Crossed(CompanyRef(row[0], row[1], row[2]), row[3]) for row in rows}
-
-
-def recorded(
-    session: Session, company_ids: Sequence[uuid.UUID], period_start: datetime
-) -> set[tuple[uuid.UUID, int]]:
-    rows = session.execute(
-        select(ThresholdCrossing.company_id, ThresholdCrossing.threshold).where(
-            ThresholdCrossing.company_id.in_(company_ids),
-            ThresholdCrossing.period_start == period_start,
-        )
+    .join(Company, Company.id == Plan.company_id)
+    .outerjoin(
+        ThresholdCrossing,
+        and_(
+            ThresholdCrossing.company_id == Plan.company_id,
+            ThresholdCrossing.period_start >= bindparam("since", type_=UtcMicros),
+        ),
     )
-    return {(row[0], row[1]) for row in rows}
+)
+
+
+def planned_companies(
+    session: Session, company_ids: Sequence[uuid.UUID], since: datetime
+) -> tuple[list[PlannedCompany], dict[uuid.UUID, set[tuple[datetime, int]]]]:
+    """Those of these companies that have a plan, and the crossings recorded since `since`.
+
+    One statement for both: it runs for every ingested batch.
+    """
+    planned: dict[uuid.UUID, PlannedCompany] = {}
+    recorded: dict[uuid.UUID, set[tuple[datetime, int]]] = {}
+    rows = session.execute(_PLANNED.where(Plan.company_id.in_(company_ids)), {"since": since})
+    for row in rows:
+        company_id = row[0]
+        if company_id not in planned:
+            planned[company_id] = PlannedCompany._make(row[:10])
+            recorded[company_id] = set()
+        if row[10] is not None:
+            recorded[company_id].add((row[10], row[11]))
+    return list(planned.values()), recorded
 
 
 def insert_crossing(session: Session, values: dict[str, Any]) -> uuid.UUID | None:

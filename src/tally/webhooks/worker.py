@@ -60,24 +60,28 @@ class Deliverer:
         self.client.close()
 
     def deliver_due(self) -> int:
-        """Send every delivery due now (up to PASS_LIMIT); how many were attempted."""
+        """Send every delivery due when the pass starts (up to PASS_LIMIT); how many were tried.
+
+        A delivery whose attempt fails in this pass is due again at the earliest
+        in the next one, however short its backoff.
+        """
+        started = self.clock()
         with self.database.transaction(write=False) as session:
-            if not repository.any_due(session, self.clock()):
+            if not repository.any_due(session, started):
                 return 0
         attempted = 0
         while attempted < PASS_LIMIT:
-            claimed = self._claim()
+            claimed = self._claim(started)
             if claimed is None:
                 break
             self._attempt(claimed)
             attempted += 1
         return attempted
 
-    def _claim(self) -> Claimed | None:
-        now = self.clock()
-        lease = now + timedelta(seconds=2 * self.settings.webhook_timeout_seconds + 30)
+    def _claim(self, due_by: datetime) -> Claimed | None:
+        lease = self.clock() + timedelta(seconds=2 * self.settings.webhook_timeout_seconds + 30)
         with self.database.transaction(write=True) as session:
-            return repository.claim_one(session, now, lease)
+            return repository.claim_one(session, due_by, lease)
 
     def _attempt(self, claimed: Claimed) -> None:
         if claimed.endpoint_removed:
