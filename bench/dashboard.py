@@ -157,9 +157,12 @@ def _demo_server_paint(browser: Any, repeats: int) -> dict[str, Any]:
         url = f"sqlite:///{Path(folder) / 'demo.db'}"
         env = os.environ | {"TALLY_DATABASE_URL": url}
         script = Path(sys.executable).with_name("tally")
-        printed = subprocess.run(
-            [str(script), "demo"], env=env, cwd=folder, capture_output=True, text=True, check=True
-        ).stdout
+        demo = subprocess.run(
+            [str(script), "demo"], env=env, cwd=folder, capture_output=True, text=True, check=False
+        )
+        if demo.returncode != 0:
+            raise RuntimeError(f"tally demo failed:\n{demo.stderr}")
+        printed = demo.stdout
         keys = {
             line.split(":")[0].strip(): line.split()[2]
             for line in printed.splitlines()
