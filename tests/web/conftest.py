@@ -166,7 +166,7 @@ def tab(browser: Any, site: Site) -> Iterator[Tab]:
         accept_downloads=True,
     )
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)  # generous: CI machines are shared
     recorded = Tab(page, site)
 
     def route(route: Any) -> None:
