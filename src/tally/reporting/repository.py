@@ -25,16 +25,17 @@ COMPANY_CHUNK = 500
 # Ranges per statement, for the same reason.
 RANGE_CHUNK = 300
 
-# SQLite plans the MAX subquery as one seek and the join as a point lookup.
+# SQLite plans the MAX subquery as one seek and the row as a point lookup.
+# CROSS JOIN fixes SQLite's join order (ranges, then pairs, then the row):
+# given a free hand it walks every bucket row of the company instead.
 _LATEST_JOIN = (
     "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
-    " FROM t CROSS JOIN usage_pairs p"
-    " JOIN usage_buckets l ON l.company_id = p.company_id"
+    " FROM t CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
     " AND l.cost_key = p.cost_key AND l.granularity = {g}"
     " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
     " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
     " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi)"
-    " WHERE p.company_id IN ({ids})"
 )
 # PostgreSQL plans a correlated MAX as a hash join over the whole table;
 # a LATERAL ... ORDER BY ... LIMIT 1 is one backward index seek instead.

@@ -18,10 +18,10 @@ from tally.companies.repository import CompanyRef
 from tally.core.instants import to_micros
 from tally.reporting import repository
 from tally.reporting.results import CompanySeries, Sums, Usage
-from tally.usage.buckets import DAY, HOUR, MONTH, floor_hour, prefix_lookups
+from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_hour, prefix_lookups
 
 # Companies x instants held in memory at once; a report is computed chunk by chunk.
-CELL_BUDGET = 5_000
+CELL_BUDGET = 2_500
 
 # events, minutes, credits, interviews
 Counters = tuple[int, ...]
@@ -48,20 +48,43 @@ def company_chunk(instant_count: int, cell_budget: int = CELL_BUDGET) -> int:
 
 
 ZERO = (0, 0, 0, 0)
+# Levels of the running totals, in the order prefix_lookups gives them.
+LEVELS = (MONTH, DAY, HOUR)
 
 
 def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
     into[index] = tuple(a + b for a, b in zip(into[index], values, strict=True))
 
 
-def _level_ranges(hours: Sequence[int]) -> dict[int, dict[tuple[int, int], list[int]]]:
-    """Per level, each distinct non-empty range to seek in, and the hours needing it."""
-    needed: dict[int, dict[tuple[int, int], list[int]]] = {MONTH: {}, DAY: {}, HOUR: {}}
-    for index, hour in enumerate(hours):
-        for level, low, high in prefix_lookups(hour):
-            if low < high:
-                needed[level].setdefault((low, high), []).append(index)
-    return needed
+def _sum(parts: Sequence[Counters | None]) -> Counters:
+    present = [part for part in parts if part is not None]
+    if len(present) == 1:
+        return present[0]
+    return tuple(map(sum, zip(*present, strict=True))) if present else ZERO
+
+
+def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], list[list[int]]]:
+    """Per level, the distinct non-empty ranges to seek in; per hour, its range at each level.
+
+    A range index of -1 means the level adds nothing (an empty range: midnight
+    needs no hour row, the 1st of a month no day row).
+    """
+    ranges: dict[int, dict[tuple[int, int], int]] = {level: {} for level in LEVELS}
+    months: dict[int, tuple[tuple[int, int, int], ...]] = {}
+    used: list[list[int]] = []
+    for hour in hours:
+        day = floor_day(hour)
+        lookups = months.get(day)
+        if lookups is None:
+            lookups = months[day] = prefix_lookups(day)
+        picks = []
+        for level, low, high in ((*lookups[0],), (*lookups[1],), (HOUR, day, hour)):
+            if low >= high:
+                picks.append(-1)
+                continue
+            picks.append(ranges[level].setdefault((low, high), len(ranges[level])))
+        used.append(picks)
+    return {level: list(found) for level, found in ranges.items()}, used
 
 
 def _totals(
@@ -69,23 +92,28 @@ def _totals(
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
     """(company, cost key) -> counters of everything before each instant, in order."""
     hours = sorted({floor_hour(instant) for instant in micros})
-    at_hour: dict[tuple[uuid.UUID, str | None], list[Counters]] = {}
-    for level, ranges in _level_ranges(hours).items():
-        if not ranges:
+    ranges, used = _seek_plan(hours)
+    found: dict[tuple[uuid.UUID, str | None], list[dict[int, Counters]]] = {}
+    for position, level in enumerate(LEVELS):
+        numbered = [(index, low, high) for index, (low, high) in enumerate(ranges[level])]
+        if not numbered:
             continue
-        users = list(ranges.values())
-        numbered = [(index, low, high) for index, (low, high) in enumerate(ranges)]
         for index, company_id, key, *values in repository.latest_rows(
             session, company_ids, level, numbered
         ):
-            row = at_hour.get((company_id, key))
-            if row is None:
-                row = at_hour[(company_id, key)] = [ZERO] * len(hours)
-            for hour_index in users[index]:
-                _add(row, hour_index, values)
-    position = {hour: index for index, hour in enumerate(hours)}
-    hour_of = [position[floor_hour(instant)] for instant in micros]
-    totals = {pair: [row[hour] for hour in hour_of] for pair, row in at_hour.items()}
+            per_level = found.get((company_id, key))
+            if per_level is None:
+                per_level = found[(company_id, key)] = [{}, {}, {}]
+            per_level[position][index] = tuple(values)
+    where = {hour: index for index, hour in enumerate(hours)}
+    picks = [used[where[floor_hour(instant)]] for instant in micros]
+    totals = {
+        pair: [
+            _sum([level.get(pick) for level, pick in zip(per_level, chosen, strict=True)])
+            for chosen in picks
+        ]
+        for pair, per_level in found.items()
+    }
     partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)

@@ -8,12 +8,15 @@ its time constructing and dumping half a million pydantic models.
 """
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from tally.companies.repository import CompanyRef
-from tally.core.quantities import from_scaled
+from tally.core.quantities import from_scaled as _from_scaled
 from tally.reporting.results import Usage
 
+# Decimals are immutable: long series repeat the same amounts (0 above all).
+from_scaled = lru_cache(maxsize=4096)(_from_scaled)
 UNITS = ("minutes", "credits")
 AMOUNT = {"minutes": "minutesUsed", "credits": "creditsUsed"}
 TOTAL = {"minutes": "totalMinutesUsed", "credits": "totalCreditsUsed"}
