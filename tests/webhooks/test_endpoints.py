@@ -63,6 +63,8 @@ def strict(db: Database):
         "https://[fe80::1]/hooks",
         "https://0.0.0.0/hooks",
         "https://localhost/hooks",
+        "https://2130706433/hooks",
+        "https://0x7f.1/hooks",
         "ftp://8.8.8.8/hooks",
         "https://user:password@8.8.8.8/hooks",
         "https:///hooks",
