@@ -183,14 +183,22 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--keys",
+        nargs="+",
+        choices=["company", "ATS", "platform"],
+        default=["company", "ATS", "platform"],
+    )
+    parser.add_argument("--skip-demo", action="store_true", help="no first paint on demo data")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "dashboard.json")
     args = parser.parse_args()
     config = parse(["--sizes", str(args.size), "--backends", args.backend])
     results: dict[str, Any] = {"size": args.size, "backend": args.backend}
     with _browser() as browser:
-        say("first meaningful paint on tally demo data")
-        results["demoFirstPaint"] = _demo_server_paint(browser, args.repeats)
-        _write(args.out, results)
+        if not args.skip_demo:
+            say("first meaningful paint on tally demo data")
+            results["demoFirstPaint"] = _demo_server_paint(browser, args.repeats)
+            _write(args.out, results)
         say(f"view changes at {args.size:,} events ({args.backend})")
         place, meta, _ = obtain(config, args.size, args.backend)
         work = backends.scratch_copy(place)
@@ -201,6 +209,8 @@ def main() -> None:
                 results["firstPaint"] = {}
                 results["viewChange"] = {}
                 for label, key in keys.items():
+                    if label.split()[0] not in args.keys:
+                        continue
                     say(f"   {label}")
                     # A platform view of 1,000 companies takes seconds: fewer rounds.
                     small = label.startswith("platform")
