@@ -70,7 +70,7 @@ def _company(item: CompanySeries, edges: Sequence[dict[str, str]]) -> dict[str, 
     """One company of the series, as tally.reporting.schemas.CompanySeries dumps it."""
     company = item.company
     return {
-        "companyId": company.id,
+        "companyId": str(company.id),
         "companyName": company.name,
         "billingSystem": company.billing_system,
         "buckets": [

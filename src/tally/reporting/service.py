@@ -56,11 +56,21 @@ def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
     into[index] = tuple(a + b for a, b in zip(into[index], values, strict=True))
 
 
-def _sum(parts: Sequence[Counters | None]) -> Counters:
-    present = [part for part in parts if part is not None]
-    if len(present) == 1:
-        return present[0]
-    return tuple(map(sum, zip(*present, strict=True))) if present else ZERO
+def _sum(parts: Sequence[Counters]) -> Counters:
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(map(sum, zip(*parts, strict=True))) if parts else ZERO
+
+
+def _per_instant(per_level: list[dict[int, Counters]], picks: list[list[int]]) -> list[Counters]:
+    """One pair's running total at each instant: the sum of its three looked-up rows."""
+    months, days, hours = per_level
+    result = []
+    for month, day, hour in picks:
+        # A range index of -1 is never a key: .get gives None, "nothing to add".
+        parts = [part for part in (months.get(month), days.get(day), hours.get(hour)) if part]
+        result.append(_sum(parts))
+    return result
 
 
 def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], list[list[int]]]:
@@ -107,13 +117,7 @@ def _totals(
             per_level[position][index] = tuple(values)
     where = {hour: index for index, hour in enumerate(hours)}
     picks = [used[where[floor_hour(instant)]] for instant in micros]
-    totals = {
-        pair: [
-            _sum([level.get(pick) for level, pick in zip(per_level, chosen, strict=True)])
-            for chosen in picks
-        ]
-        for pair, per_level in found.items()
-    }
+    totals = {pair: _per_instant(per_level, picks) for pair, per_level in found.items()}
     partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)

@@ -24,7 +24,7 @@ def usage_report(
         across.add(company, usage)
         entries.append(
             {
-                "companyId": company.id,
+                "companyId": str(company.id),
                 "companyName": company.name,
                 "billingSystem": company.billing_system,
             }
