@@ -25,5 +25,5 @@ def used_by_company(
     used: dict[uuid.UUID, int] = {}
     for entry in report["companies"]:
         amount = entry.get("totalMinutesUsed", entry.get("totalCreditsUsed"))
-        used[uuid.UUID(str(entry["companyId"]))] = to_scaled(amount)
+        used[uuid.UUID(entry["companyId"])] = to_scaled(amount)
     return used
