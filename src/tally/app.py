@@ -41,6 +41,7 @@ from tally.pricing.api import router as pricing_router
 from tally.reporting.api import router as reporting_router
 from tally.settings import Settings, get_settings
 from tally.usage.api import router as usage_router
+from tally.web.api import router as web_router
 from tally.webhooks.api import router as webhooks_router
 from tally.webhooks.worker import Worker
 
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(plans_router)
     app.include_router(webhooks_router)
     app.include_router(reporting_router)
+    app.include_router(web_router)
 
     @app.get(
         "/healthz",

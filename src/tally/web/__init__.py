@@ -1,0 +1,1 @@
+"""The usage dashboard: one static page that calls the public API with the user's key."""
