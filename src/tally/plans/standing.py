@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from tally.core.instants import to_micros
-from tally.core.quantities import SCALE, from_scaled, to_scaled
+from tally.core.quantities import SCALE, from_scaled
 from tally.plans.periods import Window
 
 _EXACT = Context(prec=60)
@@ -33,8 +33,16 @@ class Standing:
 
 
 def _plain(value: Decimal, places: Decimal) -> Decimal:
-    """Rounded half-even, then shown without trailing zeros (100, not 100.00)."""
-    return from_scaled(to_scaled(value.quantize(places, rounding=ROUND_HALF_EVEN, context=_EXACT)))
+    """Rounded half-even, then shown without trailing zeros (100, not 100.00).
+
+    Not through to_scaled: a tiny allowance makes percentUsed and
+    projectedUsed far larger than any quantity (10**14 %), and those are
+    answers, not a 500. 60 digits hold every figure of a BIGINT of millionths.
+    """
+    rounded = value.quantize(places, rounding=ROUND_HALF_EVEN, context=_EXACT)
+    if rounded == rounded.to_integral_value():
+        return Decimal(int(rounded))
+    return rounded.normalize(context=_EXACT)
 
 
 def standing(allowance: int, used: int, window: Window, now: datetime) -> Standing:
