@@ -20,6 +20,8 @@ BODY_ROUTES = [
     ("PATCH", "/admin/companies/9f0c1a52-8d3e-4b7a-9c41-0e5d2f7a9b13"),
     ("POST", "/admin/api-keys"),
     ("POST", "/admin/pricing-rules"),
+    ("PUT", "/admin/companies/9f0c1a52-8d3e-4b7a-9c41-0e5d2f7a9b13/plan"),
+    ("POST", "/admin/webhook-endpoints"),
     ("POST", "/usage/events"),
 ]
 # Not JSON at all: parsing it would be a 400, so a 401 proves it was not parsed.

@@ -5,8 +5,10 @@ every success and error envelope the tests provoke must validate against the
 schema the document gives for that operation and status.
 """
 
+import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import jsonschema_rs
@@ -14,7 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+from tally.app import create_app
+from tally.core.instants import format_instant, utcnow
+from tally.db.engine import Database
 from tests.factories import Api, event
+from tests.plans.helpers import put_plan
+from tests.webhooks.conftest import hook_settings
 
 AUTHENTICATED_ERRORS = {"400", "401", "403", "429", "500", "503"}
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
@@ -24,6 +31,8 @@ BODIES = [
     ("patch", "/admin/companies/{company_id}"),
     ("post", "/admin/api-keys"),
     ("post", "/admin/pricing-rules"),
+    ("put", "/admin/companies/{company_id}/plan"),
+    ("post", "/admin/webhook-endpoints"),
     ("post", "/usage/events"),
 ]
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -137,6 +146,14 @@ def test_numbers_are_numbers_never_strings(client: TestClient) -> None:
         assert rule_in[name]["type"] == "number"
         assert rule_in[name]["minimum"] == 0
     assert _schema(document, "EventIn")["properties"]["minutes"]["type"] == "number"
+    allowance = _schema(document, "PlanIn")["properties"]["allowance"]
+    assert allowance["type"] == "number"
+    assert allowance["exclusiveMinimum"] == 0, "an allowance of 0 is refused"
+    assert "minimum" not in allowance
+    for name in ("allowance",):
+        assert _schema(document, "PlanOut")["properties"][name]["type"] == "number"
+    for name in ("allowance", "used", "remaining", "percentUsed", "projectedUsed"):
+        assert _schema(document, "AllowanceOut")["properties"][name]["type"] == "number", name
 
 
 def test_absent_unit_fields_are_optional_numbers_never_null(client: TestClient) -> None:
@@ -156,7 +173,8 @@ def test_absent_unit_fields_are_optional_numbers_never_null(client: TestClient) 
 
 def test_request_schemas_are_as_strict_as_the_server(client: TestClient) -> None:
     document = _document(client)
-    for name in ("AtsIn", "CompanyIn", "CompanyPatch", "KeyIn", "RuleIn", "EventIn"):
+    names = ("AtsIn", "CompanyIn", "CompanyPatch", "KeyIn", "RuleIn", "EventIn", "PlanIn")
+    for name in (*names, "EndpointIn"):
         assert _schema(document, name)["additionalProperties"] is False, name
     batch = _schema(document, "EventBatchIn")
     assert batch["properties"]["events"]["minItems"] == 1
@@ -176,6 +194,23 @@ def test_request_schemas_are_as_strict_as_the_server(client: TestClient) -> None
     assert patch["name"]["type"] == "string", "null is refused, so not in the schema"
     void = document["paths"]["/usage/events/{event_id}/void"]["post"]["parameters"]
     assert re.compile(void[0]["schema"]["pattern"]).fullmatch("..") is None
+    endpoint_in = _schema(document, "EndpointIn")
+    assert endpoint_in["required"] == ["url"]
+    assert endpoint_in["properties"]["url"]["maxLength"] == 2048
+    for name in ("companyId", "atsIntegrationId"):
+        formats = [option.get("format") for option in endpoint_in["properties"][name]["anyOf"]]
+        assert "uuid" in formats, name
+    plan_in = _schema(document, "PlanIn")
+    assert plan_in["required"] == ["allowance", "period"]
+    assert plan_in["properties"]["thresholds"]["maxItems"] == 20
+    for path, name in (
+        ("/billing/allowance", "companyId"),
+        ("/admin/webhook-deliveries", "endpointId"),
+    ):
+        parameters = document["paths"][path]["get"]["parameters"]
+        (parameter,) = [item for item in parameters if item["name"] == name]
+        assert (parameter["schema"]["type"], parameter["schema"]["format"]) == ("string", "uuid")
+        assert parameter["required"] is False
 
 
 def test_real_answers_validate_against_the_document(api: Api) -> None:
@@ -229,6 +264,108 @@ def test_both_units_of_a_report_validate(api: Api) -> None:
     assert "totalCreditsUsed" in data
     assert "creditsUsed" not in data["companies"][1]["breakdownByCostKey"][0]
     _conforms(document, "/billing/usage", "get", response)
+
+
+def test_real_plan_and_allowance_answers_validate(api: Api) -> None:
+    document = _document(api.client)
+    company = api.company("Planned Co", "minutes")
+    path = "/admin/companies/{company_id}/plan"
+    checks: list[tuple[str, str, Response]] = [
+        (path, "get", api.get(f"/admin/companies/{company}/plan")),  # 404: none yet
+        (path, "put", put_plan(api, company, {"allowance": 0, "period": "month"})),
+        (path, "put", put_plan(api, company, '{"allowance": 1, "allowance": 2}')),
+        (path, "put", put_plan(api, "not-a-uuid", {"allowance": 1, "period": "month"})),
+        (path, "put", put_plan(api, str(_unknown()), {"allowance": 1, "period": "month"})),
+        (
+            path,
+            "put",
+            put_plan(
+                api,
+                company,
+                {"allowance": Decimal("0.000001"), "period": "year", "thresholds": [1, 50]},
+            ),
+        ),
+        (path, "get", api.get(f"/admin/companies/{company}/plan")),
+    ]
+    # A tiny allowance far exceeded: percentUsed is 10**12 %, still a number.
+    api.ingest(event(company, "ev-1", minutes=10_000, occurredAt=format_instant(utcnow())))
+    checks += [
+        ("/billing/allowance", "get", api.get("/billing/allowance")),
+        ("/billing/allowance", "get", api.get("/billing/allowance", companyId=company)),
+        ("/billing/allowance", "get", api.get("/billing/allowance", companyId="nope")),
+        ("/billing/allowance", "get", api.get("/billing/allowance", key="sk_live_nope")),
+        (path, "delete", _delete(api, f"/admin/companies/{company}/plan")),
+        (path, "delete", _delete(api, f"/admin/companies/{company}/plan")),  # 404
+    ]
+    for path_, method, response in checks:
+        _conforms(document, path_, method, response)
+    statuses = [response.status_code for _, _, response in checks]
+    assert statuses == [404, 400, 400, 400, 404, 200, 200, 200, 200, 400, 401, 200, 404]
+    (entry,) = json.loads(checks[7][2].text, parse_float=Decimal)["data"]["companies"]
+    assert entry["status"] == "exceeded"
+    assert entry["percentUsed"] == 10**12
+    assert entry["remaining"] == Decimal("-9999.999999")
+
+
+def _unknown() -> str:
+    return "9f0c1a52-8d3e-4b7a-9c41-0e5d2f7a9b13"
+
+
+def _delete(api: Api, path: str) -> Response:
+    return api.client.delete(path, headers=api.auth(api.platform_key))
+
+
+@pytest.fixture
+def hooks(db: Database) -> Iterator[Api]:
+    """Private targets allowed, no delivery worker: deliveries stay pending."""
+    app = create_app(hook_settings(db), database=db)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api.bootstrap(client, db)
+
+
+@pytest.fixture
+def strict(db: Database) -> Iterator[Api]:
+    """The default target policy (no private targets), no delivery worker."""
+    app = create_app(hook_settings(db, webhook_allow_private=False), database=db)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api.bootstrap(client, db)
+
+
+def test_real_webhook_answers_validate(strict: Api, hooks: Api) -> None:
+    document = _document(hooks.client)
+    endpoints = "/admin/webhook-endpoints"
+    refused = strict.post(endpoints, {"url": "https://127.0.0.1/hooks"})
+    assert refused.json()["error"]["details"]["errors"][0]["field"] == "url"
+    company = hooks.company("Hooked Co", "minutes")
+    assert put_plan(hooks, company, {"allowance": 10, "period": "month"}).status_code == 200
+    created = hooks.post(endpoints, {"url": "https://8.8.8.8/hooks", "companyId": company})
+    hooks.ingest(event(company, "ev-1", minutes=10, occurredAt=format_instant(utcnow())))
+    listed = hooks.get("/admin/webhook-deliveries")
+    delivery = listed.json()["data"]["items"][0]["id"]
+    endpoint_id = created.json()["data"]["id"]
+    deliveries = "/admin/webhook-deliveries"
+    retry = "/admin/webhook-deliveries/{delivery_id}/retry"
+    checks: list[tuple[str, str, Response]] = [
+        (endpoints, "post", refused),
+        (endpoints, "post", hooks.post(endpoints, {"url": "https://8.8.8.8/", "extra": 1})),
+        (endpoints, "post", hooks.post(endpoints, {"url": "https://8.8.8.8/", "companyId": "x"})),
+        (endpoints, "post", created),
+        (endpoints, "get", hooks.get(endpoints)),
+        (deliveries, "get", listed),
+        (deliveries, "get", hooks.get(deliveries, endpointId=endpoint_id)),
+        (deliveries, "get", hooks.get(deliveries, endpointId=_unknown())),
+        (deliveries, "get", hooks.get(deliveries, endpointId="nope")),
+        (retry, "post", hooks.post(f"{deliveries}/{delivery}/retry", {})),
+        (retry, "post", hooks.post(f"{deliveries}/{_unknown()}/retry", {})),
+        (endpoints + "/{endpoint_id}", "delete", _delete(hooks, f"{endpoints}/{endpoint_id}")),
+        (endpoints + "/{endpoint_id}", "delete", _delete(hooks, f"{endpoints}/{endpoint_id}")),
+    ]
+    for path, method, response in checks:
+        _conforms(document, path, method, response)
+    statuses = [response.status_code for _, _, response in checks]
+    assert statuses == [400, 400, 400, 201, 200, 200, 200, 404, 400, 200, 404, 200, 404]
+    assert created.headers["cache-control"] == "no-store"
+    assert listed.json()["data"]["items"][0]["status"] == "pending"
 
 
 def test_docs_are_served_offline(client: TestClient) -> None:

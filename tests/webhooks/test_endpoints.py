@@ -70,6 +70,12 @@ def strict(db: Database):
         "https:///hooks",
         "https://8.8.8.8:99999/hooks",
         "not a url",
+        # Not host names at all (the IDNA codec refuses them): 400s, not 500s.
+        "https://" + "a" * 64 + ".example/hooks",
+        "https://a..example/hooks",
+        "https://\udcff.example/hooks",
+        "https://a\x00.example/hooks",
+        "https://8.8.8.8/" + "x" * 2048,
     ],
 )
 def test_private_and_malformed_targets_are_refused_by_default(strict: Api, url: str):
@@ -118,3 +124,21 @@ def test_endpoints_need_the_admin_scope_and_exist_to_be_removed(hooks: Api):
     )
     assert unknown.status_code == 404
     assert hooks.get("/admin/webhook-deliveries", endpointId="nope").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "https://8.8.8.8/", "description": "a\x00b"},
+        {"url": "https://8.8.8.8/", "description": "x" * 501},
+        {"url": "https://8.8.8.8/", "description": 5},
+        {"url": 5},
+        {"url": "https://8.8.8.8/", "companyId": 5},
+        {"url": "https://8.8.8.8/", "url ": "x"},
+    ],
+)
+def test_malformed_bodies_are_400s_naming_the_field(hooks: Api, body: dict[str, Any]):
+    response = create(hooks, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert hooks.get("/admin/webhook-endpoints").json()["data"]["items"] == []

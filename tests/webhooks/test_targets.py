@@ -49,6 +49,14 @@ def test_unresolvable_names_pass_creation_and_fail_attempts():
         target_of("https://no-such-host.invalid/hooks", allow_private=False)
 
 
+@pytest.mark.parametrize("host", ["a" * 64 + ".example", "a..example", "\udcff.example"])
+def test_names_the_idna_codec_refuses_are_refused_not_errors(host):
+    with pytest.raises(TargetRefused, match="not a valid host name"):
+        check_url(f"https://{host}/hooks", allow_private=True)
+    with pytest.raises(TargetRefused, match="not a valid host name"):
+        target_of(f"https://{host}/hooks", allow_private=True)
+
+
 def test_private_means_not_global():
     assert is_private(ipaddress.ip_address("100.64.0.1"))
     assert is_private(ipaddress.ip_address("224.0.0.1"))

@@ -1,18 +1,31 @@
 """Routes: /metrics (Prometheus text format) and /readyz."""
 
 import hmac
+from typing import Literal
 
 import anyio
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from tally.core.envelope import EnvelopeResponse, failure, success
+from tally.core.envelope import (
+    ANY_ROUTE,
+    Envelope,
+    EnvelopeResponse,
+    error_responses,
+    failure,
+    success,
+)
 from tally.observability import metrics, readiness
 from tally.observability.middleware import Observability
 
 router = APIRouter(tags=["health"])
 READY_RETRY_AFTER = "5"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
 
 
 def _authorized(request: Request, token: str | None) -> bool:
@@ -36,7 +49,7 @@ def get_metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Envelope[Ready], responses=error_responses(*ANY_ROUTE))
 async def readyz(request: Request) -> EnvelopeResponse:
     """Readiness: the database answers in time and its schema is at the latest migration."""
     state = request.app.state
@@ -59,7 +72,7 @@ async def readyz(request: Request) -> EnvelopeResponse:
         return failure(
             503, "SERVICE_UNAVAILABLE", problem, headers={"Retry-After": READY_RETRY_AFTER}
         )
-    return success({"status": "ready"})
+    return success(Ready(status="ready"))
 
 
 def install(app: FastAPI) -> None:

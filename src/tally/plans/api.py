@@ -1,67 +1,67 @@
 """Routes: /admin/companies/{id}/plan and GET /billing/allowance."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
+from pydantic.json_schema import SkipJsonSchema
 
-from tally.bodies import raw_json
-from tally.core.envelope import EnvelopeResponse, success
+from tally.bodies import JsonBody
+from tally.core.envelope import (
+    AUTHENTICATED,
+    WITH_BODY,
+    Envelope,
+    EnvelopeResponse,
+    error_responses,
+    success,
+)
 from tally.core.http import parse_uuid
 from tally.core.instants import utcnow
 from tally.deps import Admin, DbSession, UsageReader
 from tally.plans import service
 from tally.plans.schemas import AllowancesOut, PlanIn, PlanOut
 
-router = APIRouter(tags=["plans"])
-
-_PLAN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": PlanIn.model_json_schema(by_alias=True)}},
-    }
-}
+router = APIRouter(tags=["plans"], responses=error_responses(*AUTHENTICATED))
+PATH = "/admin/companies/{company_id}/plan"
+ONE = error_responses(404)
 
 
-def _plan(plan: PlanOut) -> dict[str, Any]:
-    return plan.model_dump(by_alias=True)
-
-
-@router.put(
-    "/admin/companies/{company_id}/plan",
-    responses={200: {"model": PlanOut}},
-    openapi_extra=_PLAN_BODY,
-)
+@router.put(PATH, response_model=Envelope[PlanOut], responses=error_responses(*WITH_BODY, 404))
 def put_plan(
     _admin: Admin,
-    body: Annotated[Any, Depends(raw_json)],
     session: DbSession,
     company_id: uuid.UUID,
+    body: Annotated[PlanIn, JsonBody(PlanIn)],
 ) -> EnvelopeResponse:
     """Set a company's plan (allowance per period); replaces any earlier plan."""
-    plan = service.put_plan(session, company_id, PlanIn.parse(body), utcnow())
-    return success(_plan(plan))
+    return success(service.put_plan(session, company_id, body, utcnow()))
 
 
-@router.get("/admin/companies/{company_id}/plan", responses={200: {"model": PlanOut}})
+@router.get(PATH, response_model=Envelope[PlanOut], responses=ONE)
 def get_plan(_admin: Admin, session: DbSession, company_id: uuid.UUID) -> EnvelopeResponse:
     """A company's plan; 404 if it has none."""
-    return success(_plan(service.get_plan(session, company_id)))
+    return success(service.get_plan(session, company_id))
 
 
-@router.delete("/admin/companies/{company_id}/plan", responses={200: {"model": PlanOut}})
+@router.delete(PATH, response_model=Envelope[PlanOut], responses=ONE)
 def delete_plan(_admin: Admin, session: DbSession, company_id: uuid.UUID) -> EnvelopeResponse:
     """Remove a company's plan; answers the plan removed."""
-    return success(_plan(service.delete_plan(session, company_id)))
+    return success(service.delete_plan(session, company_id))
 
 
-@router.get("/billing/allowance", responses={200: {"model": AllowancesOut}})
+@router.get("/billing/allowance", response_model=Envelope[AllowancesOut])
 def get_allowance(
     principal: UsageReader,
     session: DbSession,
-    company_id: Annotated[str | None, Query(alias="companyId")] = None,
+    company_id: Annotated[
+        str | SkipJsonSchema[None],
+        Query(
+            alias="companyId",
+            description="narrow to one company",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ] = None,
 ) -> EnvelopeResponse:
     """Usage against the plan in the current period, for the companies in scope with a plan."""
     requested = parse_uuid(company_id, "companyId") if company_id is not None else None
-    answer = service.allowances(session, principal, requested, utcnow())
-    return success(answer.model_dump(by_alias=True))
+    return success(service.allowances(session, principal, requested, utcnow()))

@@ -14,19 +14,31 @@ from pydantic import (
     Field,
     StrictInt,
     ValidationError,
+    WithJsonSchema,
 )
 
-from tally.core.quantities import QuantityError, to_decimal
+from tally.core.envelope import Number
+from tally.core.quantities import QuantityError, to_decimal, to_scaled
 from tally.errors import ValidationFailed
 
 MAX_THRESHOLDS = 20
 
 
-def _exact(value: Any) -> Decimal:
+# Millionths of less than 10**12 fit a BIGINT with room for every sum.
+ALLOWANCE_LIMIT = 10**12
+
+
+def _allowance(value: Any) -> Decimal:
     try:
-        return to_decimal(value)
+        number = to_decimal(value)
+        to_scaled(number)  # exact, at most six decimal places, not absurdly large
     except QuantityError as exc:
         raise ValueError(str(exc)) from exc
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    if number >= ALLOWANCE_LIMIT:
+        raise ValueError(f"must be less than {ALLOWANCE_LIMIT}")
+    return number
 
 
 def _zone(name: str) -> str:
@@ -43,8 +55,20 @@ def _thresholds(values: list[int]) -> list[int]:
     return sorted(set(values))
 
 
-# Millionths of at most 10**12 fit a BIGINT with room for every sum.
-Allowance = Annotated[Decimal, BeforeValidator(_exact), Field(gt=0, lt=10**12, decimal_places=6)]
+# 0 < x < 10**12, at most six decimal places, parsed exactly (a JSON number,
+# never a string). Amount's bound (>= 0) would let 0 through: its own bound here.
+Allowance = Annotated[
+    Decimal,
+    BeforeValidator(_allowance),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "exclusiveMaximum": ALLOWANCE_LIMIT,
+            "description": "exact, at most 6 decimal places",
+        }
+    ),
+]
 Threshold = Annotated[StrictInt, Field(ge=1, le=1000)]
 TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_zone)]
 
@@ -91,7 +115,7 @@ def validation_failed(exc: ValidationError) -> ValidationFailed:
 class PlanOut(BaseModel):
     company_id: uuid.UUID = Field(serialization_alias="companyId")
     unit: Literal["minutes", "credits"]
-    allowance: Decimal
+    allowance: Number
     period: Literal["month", "year"]
     anchor_day: int = Field(serialization_alias="anchorDay")
     anchor_month: int = Field(serialization_alias="anchorMonth")
@@ -110,11 +134,11 @@ class AllowanceOut(BaseModel):
     unit: Literal["minutes", "credits"]
     period_start: datetime = Field(serialization_alias="periodStart")
     period_end: datetime = Field(serialization_alias="periodEnd")
-    allowance: Decimal
-    used: Decimal
-    remaining: Decimal
-    percent_used: Decimal = Field(serialization_alias="percentUsed")
-    projected_used: Decimal = Field(serialization_alias="projectedUsed")
+    allowance: Number
+    used: Number
+    remaining: Number = Field(description="negative once the allowance is exceeded")
+    percent_used: Number = Field(serialization_alias="percentUsed")
+    projected_used: Number = Field(serialization_alias="projectedUsed")
     crossed_thresholds: list[int] = Field(serialization_alias="crossedThresholds")
     status: Literal["ok", "exceeded"]
 

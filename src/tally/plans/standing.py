@@ -33,10 +33,16 @@ class Standing:
 
 
 def _plain(value: Decimal, places: Decimal) -> Decimal:
-    """Rounded half-even, then shown without trailing zeros (100, not 100.00)."""
+    """Rounded half-even, then shown without trailing zeros (100, not 100.00).
+
+    Not through to_scaled: a tiny allowance makes percentUsed and
+    projectedUsed far larger than any quantity (10**14 %), and those are
+    answers, not a 500. 60 digits hold every figure of a BIGINT of millionths.
+    """
     rounded = value.quantize(places, rounding=ROUND_HALF_EVEN, context=_EXACT)
-    # A projection may exceed any input bound, so no input check (to_scaled) here.
-    return from_scaled(int(rounded.scaleb(6, context=_EXACT)))
+    if rounded == rounded.to_integral_value():
+        return Decimal(int(rounded))
+    return rounded.normalize(context=_EXACT)
 
 
 def standing(allowance: int, used: int, window: Window, now: datetime) -> Standing:

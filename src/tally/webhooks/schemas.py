@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tally.core.text import NoNul
+from tally.core.wire import UuidString
+
 EVENT_TYPE = "usage.threshold_crossed"
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
@@ -13,10 +16,14 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 class EndpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
-    company_id: uuid.UUID | None = Field(default=None, alias="companyId")
-    ats_integration_id: uuid.UUID | None = Field(default=None, alias="atsIntegrationId")
+    url: Annotated[
+        str,
+        StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=2048),
+        NoNul,
+    ] = Field(description="https URL of a public host (private targets are refused with 400)")
+    description: Annotated[str, StringConstraints(strict=True, max_length=500), NoNul] | None = None
+    company_id: UuidString | None = Field(default=None, alias="companyId")
+    ats_integration_id: UuidString | None = Field(default=None, alias="atsIntegrationId")
 
 
 class EndpointOut(BaseModel):

@@ -71,7 +71,10 @@ def resolve(host: str, port: int) -> list[IpAddress]:
     literal = _literal(host)
     if literal is not None:
         return [literal]
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # not a host name at all: a label over 63 characters, ...
+        raise TargetRefused("the host is not a valid host name") from exc
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
