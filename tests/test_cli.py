@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from tally.cli import main
 from tally.cli_errors import INTERNAL, CliError, describe, redact
 from tally.db.engine import Database
 from tests.factories import Api
+from tests.servers import TALLY, free_port
 
-TALLY = Path(sys.executable).parent / "tally"
 TIMEOUT = 60
 LEAKS = ("Traceback", 'File "', "SELECT", "INSERT", "sqlalchemy", "pydantic", "sk_live_")
 
@@ -180,7 +179,7 @@ def test_every_command_reports_an_unreachable_database_in_one_line(
 ) -> None:
     (here / "x.ndjson").write_text("")
     if command[0] == "serve":
-        command = ["serve", "--port", str(_free_port())]
+        command = ["serve", "--port", str(free_port())]
     url = "postgresql://nobody:s3cret@127.0.0.1:1/x"
     line = failed(call(capfd, *command, "--database-url", url), 2, "refused")
     assert "nobody:***@127.0.0.1:1/x" in line
@@ -188,13 +187,6 @@ def test_every_command_reports_an_unreachable_database_in_one_line(
 
 
 # --- tally serve: addresses -------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -218,7 +210,7 @@ def test_serve_on_a_port_in_use(here: Path, busy_port: int) -> None:
 def test_serve_on_a_host_it_cannot_bind(
     here: Path, capfd: pytest.CaptureFixture[str], host: str, reason: str
 ) -> None:
-    failed(call(capfd, "serve", "--host", host, "--port", str(_free_port())), 2, host, reason)
+    failed(call(capfd, "serve", "--host", host, "--port", str(free_port())), 2, host, reason)
 
 
 @pytest.mark.parametrize(("name", "value"), [("TALLY_PORT", "99999"), ("TALLY_PORT", "abc")])

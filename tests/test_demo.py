@@ -3,26 +3,27 @@ answers GET /billing/usage over HTTP with the keys it printed."""
 
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from tally.db.engine import Database
 from tally.db.models import Base
+from tests.servers import (
+    BACKENDS,
+    TALLY,
+    free_port,
+    fresh_database,
+    serving,
+    stop,
+    wait_healthy,
+)
 
-TALLY = Path(sys.executable).parent / "tally"
 KEY_LINE = re.compile(
     r"^\s*(company|ATS|platform) key:\s+(sk_live_[0-9A-Za-z]{43})\s", re.MULTILINE
 )
@@ -30,7 +31,6 @@ CURL_LINE = re.compile(
     r'^\s*curl -s -H "Authorization: Bearer (\S+)" "(http://\S+)"$', re.MULTILINE
 )
 DEMO_TIMEOUT = 120
-STARTUP_TIMEOUT = 30.0
 
 
 def _env(url: str) -> dict[str, str]:
@@ -71,36 +71,10 @@ def _row_counts(url: str) -> dict[str, int]:
         database.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx2.Client(base_url=base_url, trust_env=False, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"tally serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"tally serve did not answer /healthz in {STARTUP_TIMEOUT} s:\n{log.read_text()}")
-
+# tests/web imports these from here.
+_free_port = free_port
+_stop = stop
+_wait_healthy = wait_healthy
 
 Serve = Callable[..., tuple[str, Path]]
 
@@ -108,48 +82,20 @@ Serve = Callable[..., tuple[str, Path]]
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Serve]:
     """Start `tally serve` processes; every one is stopped when the test ends."""
-    processes: list[subprocess.Popen[bytes]] = []
+    with serving(tmp_path) as start:
 
-    def start(url: str, *flags: str) -> tuple[str, Path]:
-        port = _free_port()
-        log = tmp_path / f"serve-{port}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(  # noqa: S603 - our own console script
-                [str(TALLY), "serve", "--host", "127.0.0.1", "--port", str(port), *flags],
-                env=_env(url),
-                cwd=tmp_path,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_healthy(base_url, process, log)
-        return base_url, log
+        def start_one(url: str, *flags: str) -> tuple[str, Path]:
+            server = start(url, *flags, env=_env(url))
+            return server.base_url, server.log
 
-    try:
-        yield start
-    finally:
-        for process in processes:
-            _stop(process)
+        yield start_one
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of a database nobody has touched: a new SQLite file or PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'demo.db'}"
-        return
-    server = make_url(request.getfixturevalue("postgresql_url"))
-    name = f"tally_demo_{uuid.uuid4().hex[:12]}"
-    conninfo = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(request, "demo") as url:
+        yield url
 
 
 def _usage(base_url: str, key: str) -> dict[str, Any]:

@@ -2,15 +2,11 @@
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from psycopg import sql
 from sqlalchemy import create_engine, insert, inspect
-from sqlalchemy.engine import make_url
 
 from tally.app import create_app
 from tally.auth import keys
@@ -19,25 +15,14 @@ from tally.core.instants import utcnow
 from tally.db.engine import Database, normalise_url
 from tally.db.migrate import alembic_config, upgrade
 from tally.settings import Settings
+from tests.servers import BACKENDS, fresh_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=BACKENDS)
+def fresh_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database nobody has migrated yet."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    server = make_url(request.getfixturevalue("postgresql_url"))
-    name = f"tally_mig_{uuid.uuid4().hex[:12]}"
-    conninfo = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(request, "mig") as url:
+        yield url
 
 
 def _insert_key(url: str, raw: str) -> None:

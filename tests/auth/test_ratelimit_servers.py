@@ -1,10 +1,5 @@
 """Two real `tally serve` processes sharing one Redis hold one limit together (SPEC 10)."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,31 +10,7 @@ import pytest
 from tally.auth import keys
 from tally.db.engine import Database
 from tests.factories import make_key
-
-TALLY = Path(sys.executable).parent / "tally"
-STARTUP_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx2.Client(base_url=base_url, trust_env=False, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"tally serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"tally serve did not answer /healthz in {STARTUP_TIMEOUT} s:\n{log.read_text()}")
+from tests.servers import serving
 
 
 @pytest.fixture
@@ -47,42 +18,18 @@ def servers(
     db: Database, redis_settings: dict[str, str], tmp_path: Path
 ) -> Iterator[list[tuple[str, Path]]]:
     """Two servers on the same database and Redis (with this test's key prefix)."""
-    env = os.environ | {
-        "TALLY_DATABASE_URL": db.url,
+    env = {
         "TALLY_REDIS_URL": redis_settings["redis_url"],
         "TALLY_REDIS_KEY_PREFIX": redis_settings["redis_key_prefix"],
         "TALLY_AUTH_FAILURES_PER_MINUTE": "4",
-        "TALLY_LOG_LEVEL": "warning",
         # Already set: `tally serve` then starts without re-executing itself.
         "MALLOC_ARENA_MAX": "2",
     }
-    processes: list[subprocess.Popen[bytes]] = []
-    started: list[tuple[str, Path]] = []
-    try:
-        for _ in range(2):
-            port = _free_port()
-            log = tmp_path / f"serve-{port}.log"
-            with log.open("wb") as sink:
-                process = subprocess.Popen(  # noqa: S603 - our own console script
-                    [str(TALLY), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    env=env,
-                    cwd=tmp_path,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                )
-            processes.append(process)
-            started.append((f"http://127.0.0.1:{port}", log))
-        for (base_url, log), process in zip(started, processes, strict=True):
-            _wait_healthy(base_url, process, log)
-        yield started
-    finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving(tmp_path) as start:
+        started = [start(db.url, env=env, wait=False) for _ in range(2)]
+        for server in started:
+            server.wait_healthy()
+        yield [(server.base_url, server.log) for server in started]
 
 
 def _concurrent_statuses(

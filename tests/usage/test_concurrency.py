@@ -2,7 +2,6 @@
 between companies answered as the SPEC says (docs/concurrency.md)."""
 
 import asyncio
-import socket
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ from tally.errors import ServiceUnavailable
 from tally.settings import Settings
 from tally.usage import ingest
 from tally.usage.models import UsageEvent
+from tests import servers
 from tests.factories import Api, event
 
 THREADS = 6
@@ -303,7 +303,4 @@ def test_only_waiting_failures_are_503s() -> None:
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return servers.free_port()

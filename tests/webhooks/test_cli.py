@@ -3,17 +3,15 @@
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.usage import ingest
 from tests.factories import Api
+from tests.servers import TALLY
 from tests.webhooks.helpers import endpoint, now_event, planned_company, verified
 from tests.webhooks.receiver import Receiver
-
-TALLY = Path(sys.executable).parent / "tally"
 
 
 def test_tally_worker_delivers_and_stops_on_interrupt(

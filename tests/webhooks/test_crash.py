@@ -5,12 +5,6 @@ no worker, so nothing can have been sent; it is killed with SIGKILL, and a
 restarted server (worker on) delivers the webhook, signed, at least once.
 """
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,55 +12,32 @@ import httpx2
 
 from tally.db.engine import Database
 from tests.factories import make_key
+from tests.servers import Server, free_port, start_serve
 from tests.webhooks.helpers import now_event, verified
 from tests.webhooks.receiver import Receiver
 
-TALLY = Path(sys.executable).parent / "tally"
-STARTUP_TIMEOUT = 30.0
+WORKER_STOP_TIMEOUT = 20.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _serve(db: Database, port: int, worker: bool, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "TALLY_DATABASE_URL": db.url,
+def _serve(db: Database, tmp: Path, port: int, worker: bool, log: Path) -> Server:
+    env = {
         "TALLY_WEBHOOK_WORKER": "1" if worker else "0",
         "TALLY_WEBHOOK_ALLOW_PRIVATE": "1",
         "TALLY_WEBHOOK_POLL_SECONDS": "0.1",
         "TALLY_LOG_LEVEL": "info",
     }
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own console script
-            [str(TALLY), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("tally serve did not start: " + log.read_text())
+    return start_serve(db.url, tmp, env=env, port=port, log=log, stop_timeout=WORKER_STOP_TIMEOUT)
 
 
 def test_a_crossing_committed_before_a_kill_is_delivered_after_restart(
-    db: Database, receiver: Receiver
+    db: Database, receiver: Receiver, tmp_path: Path
 ):
     key = make_key(db, kind="platform", scopes=["admin", "write:usage", "read:billing"])
     headers = {"Authorization": f"Bearer {key}"}
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkdtemp()) / "serve.log"
-    first = _serve(db, port, worker=False, log=log)
+    log = tmp_path / "serve.log"
+    first = _serve(db, tmp_path, port, worker=False, log=log)
     try:
         company = httpx2.post(
             f"{base}/admin/companies",
@@ -86,10 +57,9 @@ def test_a_crossing_committed_before_a_kill_is_delivered_after_restart(
         batch = {"events": [now_event(company, 10) | {"minutes": 10}]}
         assert httpx2.post(f"{base}/usage/events", json=batch, headers=headers).status_code == 200
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        first.kill()
     assert receiver.received == []
-    second = _serve(db, port, worker=True, log=log)
+    second = _serve(db, tmp_path, port, worker=True, log=log)
     try:
         (got,) = receiver.wait_for(1, timeout=20)
         body = verified(got, secret)
@@ -102,8 +72,7 @@ def test_a_crossing_committed_before_a_kill_is_delivered_after_restart(
         assert listed["items"][0]["status"] == "delivered"
         assert listed["items"][0]["id"] == got.headers["webhook-id"]
     finally:
-        second.terminate()
-        second.wait(timeout=20)
+        second.stop()
     output = log.read_text()
     assert secret not in output
     assert secret.removeprefix("whsec_") not in output
