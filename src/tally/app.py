@@ -109,7 +109,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         # A fallback: the observability middleware answers 500s first. Only the
         # type and place are logged: messages can carry SQL or parameters.
         request_id = getattr(request.state, "request_id", None)
-        log_internal_error(exc, {"requestId": request_id, "method": request.method})
+        route = getattr(request.scope.get("route"), "path", None)
+        log_internal_error(exc, {"requestId": request_id, "method": request.method, "route": route})
         return failure(500, "INTERNAL_ERROR", "internal error")
 
     @app.exception_handler(SQLAlchemyError)

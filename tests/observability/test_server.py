@@ -168,7 +168,7 @@ def _vanish_mid_body(port: int, key: str | None) -> None:
 def _request_with_id(port: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
         connection.sendall(
-            b"GET /billing/usage?key=sk_live_leak HTTP/1.1\r\nHost: t\r\n"
+            b"GET /billing/usage?start=sk_live_leak HTTP/1.1\r\nHost: t\r\n"
             b"X-Request-ID: probe-77\r\nAuthorization: Bearer sk_live_"
             + b"A" * 43
             + b"\r\nConnection: close\r\n\r\n"
