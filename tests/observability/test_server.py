@@ -19,7 +19,15 @@ from tests.observability.serving import TALLY, Server, get, tally_serve
 FAST_TIMEOUTS = {"TALLY_HEADER_TIMEOUT_SECONDS": "2", "TALLY_BODY_TIMEOUT_SECONDS": "2"}
 LOG_BUDGET = 50_000
 PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: tally"
-SLOW_BODY_HEAD = b"POST /usage/events HTTP/1.1\r\nHost: tally\r\nContent-Length: 1000\r\n\r\n"
+
+
+def _slow_body_head(key: str) -> bytes:
+    # An authenticated write: its body must be read (an unauthenticated one is
+    # answered 401 without reading it), so only the body deadline can end it.
+    return (
+        "POST /usage/events HTTP/1.1\r\nHost: tally\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Length: 1000\r\n\r\n"
+    ).encode()
 
 
 def _open(port: int, first: bytes) -> socket.socket:
@@ -59,11 +67,12 @@ def _log_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_idle_and_byte_per_second_connections_do_not_starve_the_server(tmp_path: Path) -> None:
+    key = _platform_key(tmp_path)
     with tally_serve(tmp_path, env=FAST_TIMEOUTS) as server:
         before = server.log_size()
         idle = [_open(server.port, PARTIAL_HEAD) for _ in range(300)]
         slow = [_open(server.port, b"") for _ in range(50)]
-        slow_body = [_open(server.port, SLOW_BODY_HEAD) for _ in range(10)]
+        slow_body = [_open(server.port, _slow_body_head(key)) for _ in range(10)]
         head = b"GET /healthz HTTP/1.1\r\nHost: tally\r\nX-Slow: " + b"s" * 64
         probes = []
         started = time.monotonic()
@@ -202,14 +211,19 @@ def test_one_json_line_per_request_and_disconnects_mid_body_are_not_errors(
         for attempt in range(10):
             _vanish_mid_body(server.port, key if attempt % 2 else None)
         time.sleep(0.5)
-        assert _metric(server, "tally_http_client_disconnects_total") - disconnects == 10
+        # Only the five with a key are read (and so vanish mid-body): the others
+        # are answered 401 before a byte of their body is read.
+        assert _metric(server, "tally_http_client_disconnects_total") - disconnects == 5
         grown = server.log_text()[before:]
     assert "Traceback" not in grown
     assert "Exception" not in grown
     assert key not in grown
     lines = _log_lines(grown)
     assert len(grown.splitlines()) == len(lines)  # nothing but tally's JSON lines
-    assert all(line["level"] == "info" and line.get("route") == "/metrics" for line in lines)
+    assert all(line["level"] == "info" for line in lines)
+    refused = [line for line in lines if line.get("route") == "/usage/events"]
+    assert [line["status"] for line in refused] == [401] * 5
+    assert all(line.get("route") in ("/metrics", "/usage/events") for line in lines)
 
 
 def test_metrics_add_up_over_worker_processes(tmp_path: Path) -> None:
