@@ -31,6 +31,7 @@ KEY_LINE = re.compile(r"platform key:\s+(sk_live_[0-9A-Za-z]{43})")
 STARTUP_TIMEOUT = 120.0
 RUN_TIMEOUT = 300
 EXAMPLES = os.environ.get("TALLY_SCHEMATHESIS_EXAMPLES", "25")
+CONFIG = Path(__file__).parent / "schemathesis.toml"
 SEED = os.environ.get("TALLY_SCHEMATHESIS_SEED", "20261130")
 
 
@@ -90,6 +91,8 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
 def _schemathesis(base_url: str, key: str, cwd: Path, *selection: str) -> None:
     command = [
         str(BIN / "schemathesis"),
+        "--config-file",
+        str(CONFIG),
         "run",
         f"{base_url}/openapi.json",
         "--header",

@@ -1,45 +1,47 @@
 """Routes: GET /billing/usage/series and GET /billing/usage.csv (SPEC sections 6 and 7)."""
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
+from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import StreamingResponse
 
 from tally.auth.tenancy import visible_companies
 from tally.companies.repository import CompanyRef
-from tally.core.envelope import EnvelopeResponse
+from tally.core.envelope import AUTHENTICATED, Envelope, error_responses
 from tally.core.http import parse_uuid
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.deps import DbSession, UsageReader, get_database
-from tally.errors import ValidationFailed
 from tally.reporting import csv_export, service
 from tally.reporting.schemas import UsageSeries
-from tally.reporting.series import SeriesPlan, plan, series_json
-from tally.usage.api import resolve_window
+from tally.reporting.series import GRANULARITIES, SeriesPlan, plan, series_json
+from tally.usage.api import InstantQuery, resolve_window
 
-router = APIRouter(tags=["usage"])
-PARAMETERS = frozenset({"start", "end", "companyId", "granularity", "timeZone"})
+# Unknown and repeated query parameters are refused app-wide (tally.core.http.strict_query).
+router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
 # Bytes gathered before each write: one thread hop and one send per chunk, not per row.
 CHUNK_BYTES = 64 * 1024
 
-Start = Annotated[str | None, Query(description="inclusive; ISO 8601")]
-End = Annotated[str | None, Query(description="exclusive; ISO 8601")]
-CompanyId = Annotated[str | None, Query(alias="companyId")]
-TimeZone = Annotated[str | None, Query(alias="timeZone", description="IANA name; default UTC")]
+Start = Annotated[
+    InstantQuery, Query(description="inclusive; ISO 8601 (default: end minus 30 days)")
+]
+End = Annotated[InstantQuery, Query(description="exclusive; ISO 8601 (default: now)")]
+CompanyId = Annotated[
+    str | SkipJsonSchema[None],
+    Query(
+        alias="companyId", description="narrow to one company", json_schema_extra={"format": "uuid"}
+    ),
+]
+TimeZone = Annotated[
+    str | SkipJsonSchema[None],
+    Query(alias="timeZone", description="IANA name (Europe/Berlin); default UTC"),
+]
 
 
-def strict_query(request: Request) -> None:
-    """Unknown or repeated query parameters are a 400, not silently ignored."""
-    for name in request.query_params:
-        if name not in PARAMETERS:
-            raise ValidationFailed.field(name, "unknown query parameter")
-        if len(request.query_params.getlist(name)) > 1:
-            raise ValidationFailed.field(name, "given more than once")
-
-
-StrictQuery = Annotated[None, Depends(strict_query)]
+def _granularity(description: str) -> Any:
+    return Query(description=description, json_schema_extra={"enum": list(GRANULARITIES)})
 
 
 def _resolve(
@@ -74,21 +76,16 @@ def _stream(
         yield "".join(pending).encode("utf-8")
 
 
-@router.get(
-    "/billing/usage/series",
-    response_class=EnvelopeResponse,
-    responses={200: {"model": UsageSeries, "description": "the series in the envelope's data"}},
-)
+@router.get("/billing/usage/series", response_model=Envelope[UsageSeries])
 def get_series(
     principal: UsageReader,
-    _strict: StrictQuery,
     session: DbSession,
     database: Annotated[Database, Depends(get_database)],
     start: Start = None,
     end: End = None,
     company_id: CompanyId = None,
     granularity: Annotated[
-        str | None, Query(description="hour, day (default), week, month")
+        str | SkipJsonSchema[None], _granularity("hour, day (default), week, month")
     ] = None,
     time_zone: TimeZone = None,
 ) -> StreamingResponse:
@@ -104,18 +101,22 @@ def get_series(
 @router.get(
     "/billing/usage.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "RFC 4180 CSV"}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "RFC 4180 CSV, one row per bucket, company and cost key",
+        }
+    },
 )
 def get_csv(
     principal: UsageReader,
-    _strict: StrictQuery,
     session: DbSession,
     database: Annotated[Database, Depends(get_database)],
     start: Start = None,
     end: End = None,
     company_id: CompanyId = None,
     granularity: Annotated[
-        str | None, Query(description="none: one row set for the window")
+        str | SkipJsonSchema[None], _granularity("hour, day, week, month; none: one period")
     ] = None,
     time_zone: TimeZone = None,
 ) -> StreamingResponse:
