@@ -48,6 +48,18 @@ _LATEST_LATERAL = (
     " ORDER BY x.bucket_start DESC LIMIT 1) l"
     " WHERE p.company_id IN ({ids})"
 )
+# One range scan per company and level: every row of the level whose start is
+# in [lo, hi), for each pair of the company, in the primary key's order. CROSS
+# JOIN fixes SQLite's join order (pairs, then their rows).
+_SCAN = (
+    "SELECT p.company_id, p.cost_key, l.bucket_start,"
+    " l.events, l.minutes, l.credits, l.interviews"
+    " FROM usage_pairs p CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start >= {m} AND l.bucket_start < {m}"
+    " ORDER BY p.company_id, p.cost_key, l.bucket_start"
+)
 _RAW = (
     "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
     " SUM(COALESCE(e.credits, 0)), 0 FROM r JOIN usage_events e"
@@ -130,6 +142,34 @@ def latest_rows(
 ) -> Iterator[Row]:
     """The latest row of this level in each (index, low, high) range, per pair that has one."""
     return _rows(session, company_ids, ranges, _latest_statement(granularity))
+
+
+# (company, cost key, bucket start, events, minutes, credits, interviews)
+LevelRow = tuple[uuid.UUID, str, int, int, int, int, int]
+
+
+def level_rows(
+    session: Session, company_ids: Sequence[uuid.UUID], granularity: int, low: int, high: int
+) -> Iterator[LevelRow]:
+    """Every row of this level starting in [low, high), for every pair of the companies."""
+    driver = Driver(session)
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        keys = [driver.uuid(company_id) for company_id in part]
+        back = dict(zip(keys, part, strict=True))
+        marks = ", ".join([driver.mark] * len(keys))
+        # Only tally's own constants and placeholders go into the text.
+        statement = _SCAN.format(ids=marks, g=int(granularity), m=driver.mark)
+        for row in driver.fetchall(statement, [*keys, low, high]):
+            yield (
+                back[row[0]],
+                row[1],
+                int(row[2]),
+                int(row[3]),
+                int(row[4]),
+                int(row[5]),
+                int(row[6]),
+            )
 
 
 def raw_sums(
