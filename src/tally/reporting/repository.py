@@ -71,6 +71,23 @@ _RAW = (
     " ON v.company_id IN ({ids}) AND v.first_counted_at >= r.lo AND v.first_counted_at < r.hi"
     " GROUP BY r.i, v.company_id"
 )
+# PostgreSQL, given a small company, plans the join above as a filter of
+# every range against every event of the company (300 x 900 comparisons,
+# about 60 ms); LATERAL makes each range one scan of the (company_id,
+# instant) index, whatever the company's size (OFFSET 0 keeps PostgreSQL
+# from flattening the subqueries back into that join).
+_RAW_LATERAL = (
+    "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
+    " SUM(COALESCE(e.credits, 0)), 0 FROM r CROSS JOIN LATERAL"
+    " (SELECT x.company_id, x.cost_key, x.minutes, x.credits FROM usage_events x"
+    " WHERE x.company_id IN ({ids}) AND x.occurred_at >= r.lo AND x.occurred_at < r.hi"
+    " AND x.is_test = FALSE AND x.voided_at IS NULL OFFSET 0) e"
+    " GROUP BY r.i, e.company_id, e.cost_key"
+    " UNION ALL SELECT r.i, v.company_id, NULL, 0, 0, 0, COUNT(*) FROM r CROSS JOIN LATERAL"
+    " (SELECT x.company_id FROM interviews x WHERE x.company_id IN ({ids})"
+    " AND x.first_counted_at >= r.lo AND x.first_counted_at < r.hi OFFSET 0) v"
+    " GROUP BY r.i, v.company_id"
+)
 
 # (instant or range index, company, cost key or None, events, minutes, credits, interviews)
 Row = tuple[int, uuid.UUID, str | None, int, int, int, int]
@@ -105,7 +122,8 @@ def _raw_statement(
 ) -> tuple[str, list[Any]]:
     rows = [list(item) for item in ranges]
     marks = ", ".join([driver.mark] * len(ids))
-    statement = _values(driver, "r", ("i", "lo", "hi"), rows) + " " + _RAW.format(ids=marks)
+    template = _RAW if driver.sqlite else _RAW_LATERAL
+    statement = _values(driver, "r", ("i", "lo", "hi"), rows) + " " + template.format(ids=marks)
     return statement, [value for row in rows for value in row] + ids + ids
 
 
