@@ -13,7 +13,7 @@ hour before instants that are not whole UTC hours.
 """
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,29 +25,6 @@ COMPANY_CHUNK = 500
 # Ranges per statement, for the same reason.
 RANGE_CHUNK = 300
 
-# SQLite plans the MAX subquery as one seek and the row as a point lookup.
-# CROSS JOIN fixes SQLite's join order (ranges, then pairs, then the row):
-# given a free hand it walks every bucket row of the company instead.
-_LATEST_JOIN = (
-    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
-    " FROM t CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
-    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
-    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
-    " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
-    " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi)"
-)
-# PostgreSQL plans a correlated MAX as a hash join over the whole table;
-# a LATERAL ... ORDER BY ... LIMIT 1 is one backward index seek instead.
-_LATEST_LATERAL = (
-    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
-    " FROM t CROSS JOIN usage_pairs p"
-    " CROSS JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
-    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi"
-    " ORDER BY x.bucket_start DESC LIMIT 1) l"
-    " WHERE p.company_id IN ({ids})"
-)
 # One range scan per company and level: every row of the level whose start is
 # in [lo, hi), for each pair of the company, in the primary key's order. CROSS
 # JOIN fixes SQLite's join order (pairs, then their rows).
@@ -100,23 +77,6 @@ def _values(driver: Driver, name: str, columns: Sequence[str], rows: list[list[i
     return f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
 
 
-def _latest_statement(
-    granularity: int,
-) -> Callable[[Driver, list[Any], Sequence[tuple[int, int, int]]], tuple[str, list[Any]]]:
-    def build(
-        driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
-    ) -> tuple[str, list[Any]]:
-        rows = [list(item) for item in ranges]
-        marks = ", ".join([driver.mark] * len(ids))
-        template = _LATEST_JOIN if driver.sqlite else _LATEST_LATERAL
-        # Only tally's own constants and placeholders go into the text.
-        select = template.format(g=int(granularity), ids=marks)
-        statement = _values(driver, "t", ("i", "lo", "hi"), rows) + " " + select
-        return statement, [value for row in rows for value in row] + ids
-
-    return build
-
-
 def _raw_statement(
     driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
 ) -> tuple[str, list[Any]]:
@@ -152,25 +112,17 @@ def _rows(
                 )
 
 
-def latest_rows(
-    session: Session,
-    company_ids: Sequence[uuid.UUID],
-    granularity: int,
-    ranges: Sequence[tuple[int, int, int]],
-) -> Iterator[Row]:
-    """The latest row of this level in each (index, low, high) range, per pair that has one."""
-    return _rows(session, company_ids, ranges, _latest_statement(granularity))
-
-
-# (company, cost key, bucket start, events, minutes, credits, interviews)
-LevelRow = tuple[uuid.UUID, str, int, int, int, int, int]
+# (company, cost key) -> the starts of its rows, in order, and their
+# (events, minutes, credits, interviews).
+LevelRows = dict[tuple[uuid.UUID, str | None], tuple[list[int], list[tuple[int, ...]]]]
 
 
 def level_rows(
     session: Session, company_ids: Sequence[uuid.UUID], granularity: int, low: int, high: int
-) -> Iterator[LevelRow]:
-    """Every row of this level starting in [low, high), for every pair of the companies."""
+) -> LevelRows:
+    """Every row of this level starting in [low, high), per pair of the companies."""
     driver = Driver(session)
+    found: LevelRows = {}
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
@@ -178,16 +130,18 @@ def level_rows(
         marks = ", ".join([driver.mark] * len(keys))
         # Only tally's own constants and placeholders go into the text.
         statement = _SCAN.format(ids=marks, g=int(granularity), m=driver.mark)
+        last: tuple[Any, str] | None = None
+        starts: list[int] = []
+        values: list[tuple[int, ...]] = []
+        # Rows come ordered by pair, then start: one dict entry per pair.
+        # The columns are BIGINT: both drivers give ints.
         for row in driver.fetchall(statement, [*keys, low, high]):
-            yield (
-                back[row[0]],
-                row[1],
-                int(row[2]),
-                int(row[3]),
-                int(row[4]),
-                int(row[5]),
-                int(row[6]),
-            )
+            if (row[0], row[1]) != last:
+                last = (row[0], row[1])
+                starts, values = found[(back[row[0]], row[1])] = ([], [])
+            starts.append(row[2])
+            values.append(row[3:])
+    return found
 
 
 def raw_sums(

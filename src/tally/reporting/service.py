@@ -140,15 +140,7 @@ def _totals(
             continue
         low = min(low for low, _ in wanted)
         high = max(high for _, high in wanted)
-        rows: dict[tuple[uuid.UUID, str | None], tuple[list[int], list[Counters]]] = {}
-        for company_id, cost_key, start, *values in repository.level_rows(
-            session, company_ids, level, low, high
-        ):
-            pair_rows = rows.get((company_id, cost_key))
-            if pair_rows is None:
-                pair_rows = rows[(company_id, cost_key)] = ([], [])
-            pair_rows[0].append(start)
-            pair_rows[1].append(tuple(values))
+        rows = repository.level_rows(session, company_ids, level, low, high)
         for pair, pair_rows in rows.items():
             per_level = found.get(pair)
             if per_level is None:
