@@ -3,11 +3,12 @@
 The total of counted events before an hour-aligned instant is the sum of
 three rows of usage_buckets (see tally.usage.buckets): the latest month row
 before its month, the latest day row of its month before its day, the latest
-hour row of its day before it. `latest_rows` finds, for every (company, cost
-key) pair in scope, the latest row of one level in each of many ranges, all
-ranges in one statement through a VALUES list; the service asks each level
-only for the distinct, non-empty ranges its instants need (daily instants
-share a few month ranges and need no hour range at all). `raw_sums` adds up
+hour row of its day before it. `level_rows` reads, for every (company, cost
+key) pair in scope, the rows of one level that the window's instants can
+pick: the latest before the first instant (one seek per pair) and all rows
+up to the last (one range scan per chunk of companies, in key order); the
+service finds each instant's row among them (daily instants need no hour
+row at all). `raw_sums` adds up
 raw events (and interviews first counted) in short ranges, the part of an
 hour before instants that are not whole UTC hours.
 """
@@ -29,13 +30,36 @@ RANGE_CHUNK = 300
 # in [lo, hi), for each pair of the company, in the primary key's order. CROSS
 # JOIN fixes SQLite's join order (pairs, then their rows).
 _SCAN = (
-    "SELECT p.company_id, p.cost_key, l.bucket_start,"
-    " l.events, l.minutes, l.credits, l.interviews"
-    " FROM usage_pairs p CROSS JOIN usage_buckets l"
+    "SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM usage_pairs p"
+    " CROSS JOIN usage_buckets l"
     " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
     " AND l.cost_key = p.cost_key AND l.granularity = {g}"
     " AND l.bucket_start >= {m} AND l.bucket_start < {m}"
     " ORDER BY p.company_id, p.cost_key, l.bucket_start"
+)
+# The latest row of each pair in [lo, hi): one index seek per pair. SQLite
+# plans the MAX subquery as one seek and the row as a point lookup;
+# PostgreSQL plans a correlated MAX as a hash join over the whole table, so
+# there a LATERAL ... ORDER BY ... LIMIT 1 is the backward seek.
+_SEEK_MAX = (
+    "SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM usage_pairs p"
+    " CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
+    " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= {m} AND x.bucket_start < {m})"
+)
+_SEEK_LATERAL = (
+    "SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM usage_pairs p"
+    " CROSS JOIN LATERAL (SELECT x.bucket_start, x.events, x.minutes, x.credits, x.interviews"
+    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= {m} AND x.bucket_start < {m}"
+    " ORDER BY x.bucket_start DESC LIMIT 1) l"
+    " WHERE p.company_id IN ({ids})"
 )
 _RAW = (
     "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
@@ -118,10 +142,18 @@ LevelRows = dict[tuple[uuid.UUID, str | None], tuple[list[int], list[tuple[int, 
 
 
 def level_rows(
-    session: Session, company_ids: Sequence[uuid.UUID], granularity: int, low: int, high: int
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    bounds: tuple[int, int, int],
 ) -> LevelRows:
-    """Every row of this level starting in [low, high), per pair of the companies."""
+    """Per pair of the companies, the rows of this level that ranges with
+    lows >= `low` and highs in [`first`, `high`] can pick: its latest row in
+    [low, first) (one seek) and every row in [first, high) (one range scan).
+    """
+    low, first, high = bounds
     driver = Driver(session)
+    seek = _SEEK_MAX if driver.sqlite else _SEEK_LATERAL
     found: LevelRows = {}
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
@@ -129,18 +161,28 @@ def level_rows(
         back = dict(zip(keys, part, strict=True))
         marks = ", ".join([driver.mark] * len(keys))
         # Only tally's own constants and placeholders go into the text.
-        statement = _SCAN.format(ids=marks, g=int(granularity), m=driver.mark)
-        last: tuple[Any, str] | None = None
-        starts: list[int] = []
-        values: list[tuple[int, ...]] = []
-        # Rows come ordered by pair, then start: one dict entry per pair.
-        # The columns are BIGINT: both drivers give ints.
-        for row in driver.fetchall(statement, [*keys, low, high]):
-            if (row[0], row[1]) != last:
-                last = (row[0], row[1])
-                starts, values = found[(back[row[0]], row[1])] = ([], [])
-            starts.append(row[2])
-            values.append(row[3:])
+        text = {"ids": marks, "g": int(granularity), "m": driver.mark}
+        statements = []
+        if low < first:
+            params = [*keys, low, first] if driver.sqlite else [low, first, *keys]
+            statements.append((seek.format(**text), params))
+        if first < high:
+            statements.append((_SCAN.format(**text), [*keys, first, high]))
+        for statement, params in statements:
+            last: tuple[Any, str] | None = None
+            starts: list[int] = []
+            values: list[tuple[int, ...]] = []
+            # Rows come ordered by pair, then start (the seek's before the
+            # scan's): one dict entry per pair. The columns are BIGINT: ints.
+            for row in driver.fetchall(statement, params):
+                if (row[0], row[1]) != last:
+                    last = (row[0], row[1])
+                    pair = (back[row[0]], row[1])
+                    if pair not in found:
+                        found[pair] = ([], [])
+                    starts, values = found[pair]
+                starts.append(row[2])
+                values.append(row[3:])
     return found
 
 

@@ -127,9 +127,10 @@ def _totals(
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
     """(company, cost key) -> counters of everything before each instant, in order.
 
-    Per level, one range scan over [lowest low, highest high) of the ranges
-    the instants need gives every row any of them can pick; each range's
-    latest row is then found in the pair's sorted rows.
+    Per level, one seek per pair (its latest row before the first range's
+    high) and one range scan (its rows up to the last range's high) give
+    every row any range can pick; each range's latest row is then found in
+    the pair's sorted rows.
     """
     hours = sorted({floor_hour(instant) for instant in micros})
     ranges, used = _seek_plan(hours)
@@ -138,9 +139,11 @@ def _totals(
         wanted = ranges[level]
         if not wanted:
             continue
-        low = min(low for low, _ in wanted)
-        high = max(high for _, high in wanted)
-        rows = repository.level_rows(session, company_ids, level, low, high)
+        # Highs grow with the instants: rows before the first high matter
+        # only as the latest one (a seek), later ones all (a range scan).
+        highs = [high for _, high in wanted]
+        bounds = (min(low for low, _ in wanted), min(highs), max(highs))
+        rows = repository.level_rows(session, company_ids, level, bounds)
         for pair, pair_rows in rows.items():
             per_level = found.get(pair)
             if per_level is None:
