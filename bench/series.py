@@ -17,9 +17,15 @@ body produced (computation and encoding). The naive query is one statement
 over usage_events: the counted events of each bucket grouped by bucket,
 company and cost key (buckets as a VALUES list joined on occurred_at), plus
 the interviews whose first counted event lies in each bucket.
+
+`--gc-freeze` calls gc.freeze() before timing: what a server that freezes
+its start-up objects would see (tally does not yet). Without it, a series
+that triggers a full collection of the garbage collector pays for walking
+every object of the process (about 60 ms on the development machine).
 """
 
 import argparse
+import gc
 import random
 import sys
 import threading
@@ -215,12 +221,22 @@ def _csv_memory(database: Database, meta: Meta) -> dict[str, float]:
 
 
 def measure(
-    database: Database, meta: Meta, windows: int, naive_windows: int, seed: int
+    database: Database,
+    meta: Meta,
+    windows: int,
+    naive_windows: int,
+    seed: int,
+    freeze: bool = False,
 ) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for target in TARGETS:
         caller = _caller(meta, target)
         plans = _plans(meta, target, windows, seed)
+        if freeze:
+            # What gc.freeze() after a server's start-up gives: a full
+            # collection no longer walks every object of the process.
+            gc.collect()
+            gc.freeze()
         mine = summary_ms(_timed(partial(tally_series, database, caller), plans))
         naive = summary_ms(_timed(partial(naive_series, database, caller), plans[:naive_windows]))
         found[target.name] = {"tally": mine, "naive": naive, "buckets": len(plans[0].buckets)}
@@ -290,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tag", default="series", help="suffix of PostgreSQL database names")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() before timing (a full collection then skips start-up objects)",
+    )
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     for backend in args.backends:
@@ -309,7 +330,9 @@ def main(argv: list[str] | None = None) -> None:
         database = Database(place.url)
         try:
             say(f"-- {backend} {args.size:,}")
-            results[backend] = measure(database, meta, args.windows, args.naive_windows, args.seed)
+            results[backend] = measure(
+                database, meta, args.windows, args.naive_windows, args.seed, args.gc_freeze
+            )
         finally:
             database.dispose()
     given = argv if argv is not None else sys.argv[1:]
