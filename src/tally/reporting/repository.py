@@ -3,17 +3,18 @@
 The total of counted events before an hour-aligned instant is the sum of
 three rows of usage_buckets (see tally.usage.buckets): the latest month row
 before its month, the latest day row of its month before its day, the latest
-hour row of its day before it. `latest_rows` finds, for every (company, cost
-key) pair in scope, the latest row of one level in each of many ranges, all
-ranges in one statement through a VALUES list; the service asks each level
-only for the distinct, non-empty ranges its instants need (daily instants
-share a few month ranges and need no hour range at all). `raw_sums` adds up
+hour row of its day before it. `level_rows` reads, for every (company, cost
+key) pair in scope, the rows of one level that the window's instants can
+pick: the latest before the first instant (one seek per pair) and all rows
+up to the last (one range scan per chunk of companies, in key order); the
+service finds each instant's row among them (daily instants need no hour
+row at all). `raw_sums` adds up
 raw events (and interviews first counted) in short ranges, the part of an
 hour before instants that are not whole UTC hours.
 """
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,26 +26,38 @@ COMPANY_CHUNK = 500
 # Ranges per statement, for the same reason.
 RANGE_CHUNK = 300
 
-# SQLite plans the MAX subquery as one seek and the row as a point lookup.
-# CROSS JOIN fixes SQLite's join order (ranges, then pairs, then the row):
-# given a free hand it walks every bucket row of the company instead.
-_LATEST_JOIN = (
-    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
-    " FROM t CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
+# One range scan per company and level: every row of the level whose start is
+# in [lo, hi), for each pair of the company, in the primary key's order. CROSS
+# JOIN fixes SQLite's join order (pairs, then their rows).
+_SCAN = (
+    "SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM usage_pairs p"
+    " CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start >= {m} AND l.bucket_start < {m}"
+    " ORDER BY p.company_id, p.cost_key, l.bucket_start"
+)
+# The latest row of each pair in [lo, hi): one index seek per pair. SQLite
+# plans the MAX subquery as one seek and the row as a point lookup;
+# PostgreSQL plans a correlated MAX as a hash join over the whole table, so
+# there a LATERAL ... ORDER BY ... LIMIT 1 is the backward seek.
+_SEEK_MAX = (
+    "SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM usage_pairs p"
+    " CROSS JOIN usage_buckets l"
     " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
     " AND l.cost_key = p.cost_key AND l.granularity = {g}"
     " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
     " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi)"
+    " AND x.granularity = {g} AND x.bucket_start >= {m} AND x.bucket_start < {m})"
 )
-# PostgreSQL plans a correlated MAX as a hash join over the whole table;
-# a LATERAL ... ORDER BY ... LIMIT 1 is one backward index seek instead.
-_LATEST_LATERAL = (
-    "SELECT t.i, p.company_id, p.cost_key, l.events, l.minutes, l.credits, l.interviews"
-    " FROM t CROSS JOIN usage_pairs p"
-    " CROSS JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
+_SEEK_LATERAL = (
+    "SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM usage_pairs p"
+    " CROSS JOIN LATERAL (SELECT x.bucket_start, x.events, x.minutes, x.credits, x.interviews"
     " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= t.lo AND x.bucket_start < t.hi"
+    " AND x.granularity = {g} AND x.bucket_start >= {m} AND x.bucket_start < {m}"
     " ORDER BY x.bucket_start DESC LIMIT 1) l"
     " WHERE p.company_id IN ({ids})"
 )
@@ -59,6 +72,23 @@ _RAW = (
     " ON v.company_id IN ({ids}) AND v.first_counted_at >= r.lo AND v.first_counted_at < r.hi"
     " GROUP BY r.i, v.company_id"
 )
+# PostgreSQL, given a small company, plans the join above as a filter of
+# every range against every event of the company (300 x 900 comparisons,
+# about 60 ms); LATERAL makes each range one scan of the (company_id,
+# instant) index, whatever the company's size (OFFSET 0 keeps PostgreSQL
+# from flattening the subqueries back into that join).
+_RAW_LATERAL = (
+    "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
+    " SUM(COALESCE(e.credits, 0)), 0 FROM r CROSS JOIN LATERAL"
+    " (SELECT x.company_id, x.cost_key, x.minutes, x.credits FROM usage_events x"
+    " WHERE x.company_id IN ({ids}) AND x.occurred_at >= r.lo AND x.occurred_at < r.hi"
+    " AND x.is_test = FALSE AND x.voided_at IS NULL OFFSET 0) e"
+    " GROUP BY r.i, e.company_id, e.cost_key"
+    " UNION ALL SELECT r.i, v.company_id, NULL, 0, 0, 0, COUNT(*) FROM r CROSS JOIN LATERAL"
+    " (SELECT x.company_id FROM interviews x WHERE x.company_id IN ({ids})"
+    " AND x.first_counted_at >= r.lo AND x.first_counted_at < r.hi OFFSET 0) v"
+    " GROUP BY r.i, v.company_id"
+)
 
 # (instant or range index, company, cost key or None, events, minutes, credits, interviews)
 Row = tuple[int, uuid.UUID, str | None, int, int, int, int]
@@ -71,29 +101,13 @@ def _values(driver: Driver, name: str, columns: Sequence[str], rows: list[list[i
     return f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
 
 
-def _latest_statement(
-    granularity: int,
-) -> Callable[[Driver, list[Any], Sequence[tuple[int, int, int]]], tuple[str, list[Any]]]:
-    def build(
-        driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
-    ) -> tuple[str, list[Any]]:
-        rows = [list(item) for item in ranges]
-        marks = ", ".join([driver.mark] * len(ids))
-        template = _LATEST_JOIN if driver.sqlite else _LATEST_LATERAL
-        # Only tally's own constants and placeholders go into the text.
-        select = template.format(g=int(granularity), ids=marks)
-        statement = _values(driver, "t", ("i", "lo", "hi"), rows) + " " + select
-        return statement, [value for row in rows for value in row] + ids
-
-    return build
-
-
 def _raw_statement(
     driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
 ) -> tuple[str, list[Any]]:
     rows = [list(item) for item in ranges]
     marks = ", ".join([driver.mark] * len(ids))
-    statement = _values(driver, "r", ("i", "lo", "hi"), rows) + " " + _RAW.format(ids=marks)
+    template = _RAW if driver.sqlite else _RAW_LATERAL
+    statement = _values(driver, "r", ("i", "lo", "hi"), rows) + " " + template.format(ids=marks)
     return statement, [value for row in rows for value in row] + ids + ids
 
 
@@ -122,14 +136,54 @@ def _rows(
                 )
 
 
-def latest_rows(
+# (company, cost key) -> the starts of its rows, in order, and their
+# (events, minutes, credits, interviews).
+LevelRows = dict[tuple[uuid.UUID, str | None], tuple[list[int], list[tuple[int, ...]]]]
+
+
+def level_rows(
     session: Session,
     company_ids: Sequence[uuid.UUID],
     granularity: int,
-    ranges: Sequence[tuple[int, int, int]],
-) -> Iterator[Row]:
-    """The latest row of this level in each (index, low, high) range, per pair that has one."""
-    return _rows(session, company_ids, ranges, _latest_statement(granularity))
+    bounds: tuple[int, int, int],
+) -> LevelRows:
+    """Per pair of the companies, the rows of this level that ranges with
+    lows >= `low` and highs in [`first`, `high`] can pick: its latest row in
+    [low, first) (one seek) and every row in [first, high) (one range scan).
+    """
+    low, first, high = bounds
+    driver = Driver(session)
+    seek = _SEEK_MAX if driver.sqlite else _SEEK_LATERAL
+    found: LevelRows = {}
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        keys = [driver.uuid(company_id) for company_id in part]
+        back = dict(zip(keys, part, strict=True))
+        marks = ", ".join([driver.mark] * len(keys))
+        # Only tally's own constants and placeholders go into the text.
+        text = {"ids": marks, "g": int(granularity), "m": driver.mark}
+        statements = []
+        if low < first:
+            params = [*keys, low, first] if driver.sqlite else [low, first, *keys]
+            statements.append((seek.format(**text), params))
+        if first < high:
+            statements.append((_SCAN.format(**text), [*keys, first, high]))
+        for statement, params in statements:
+            last: tuple[Any, str] | None = None
+            starts: list[int] = []
+            values: list[tuple[int, ...]] = []
+            # Rows come ordered by pair, then start (the seek's before the
+            # scan's): one dict entry per pair. The columns are BIGINT: ints.
+            for row in driver.fetchall(statement, params):
+                if (row[0], row[1]) != last:
+                    last = (row[0], row[1])
+                    pair = (back[row[0]], row[1])
+                    if pair not in found:
+                        found[pair] = ([], [])
+                    starts, values = found[pair]
+                starts.append(row[2])
+                values.append(row[3:])
+    return found
 
 
 def raw_sums(

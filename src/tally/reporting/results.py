@@ -38,6 +38,8 @@ class Usage:
 
     def counted(self) -> list[tuple[str, Sums]]:
         """Cost keys with at least one counted event, by code point."""
+        if not self.by_cost_key:
+            return []
         return [(key, sums) for key, sums in sorted(self.by_cost_key.items()) if sums.events]
 
 

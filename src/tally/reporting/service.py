@@ -8,6 +8,7 @@ so buckets add up to the window, to the last digit, by construction.
 """
 
 import uuid
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import pairwise
@@ -56,21 +57,32 @@ def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
     into[index] = tuple(a + b for a, b in zip(into[index], values, strict=True))
 
 
-def _sum(parts: Sequence[Counters]) -> Counters:
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(map(sum, zip(*parts, strict=True))) if parts else ZERO
+def _per_instant(
+    per_level: list[dict[int, Counters]], picks: list[list[int]], count: int
+) -> list[Counters]:
+    """One pair's running total at each instant: the sum of its looked-up rows.
 
-
-def _per_instant(per_level: list[dict[int, Counters]], picks: list[list[int]]) -> list[Counters]:
-    """One pair's running total at each instant: the sum of its three looked-up rows."""
-    months, days, hours = per_level
-    result = []
-    for month, day, hour in picks:
-        # A range index of -1 is never a key: .get gives None, "nothing to add".
-        parts = [part for part in (months.get(month), days.get(day), hours.get(hour)) if part]
-        result.append(_sum(parts))
-    return result
+    `picks` holds, per level, the range index of each instant (-1: an empty
+    range, never a key, so nothing to add).
+    """
+    columns = [
+        [found.get(index, ZERO) for index in level_picks]
+        for found, level_picks in zip(per_level, picks, strict=True)
+        if found
+    ]
+    if not columns:
+        return [ZERO] * count
+    if len(columns) == 1:
+        return columns[0]
+    if len(columns) == 2:
+        return [
+            (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3])
+            for a, b in zip(*columns, strict=True)
+        ]
+    return [
+        (a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2], a[3] + b[3] + c[3])
+        for a, b, c in zip(*columns, strict=True)
+    ]
 
 
 def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], list[list[int]]]:
@@ -97,27 +109,52 @@ def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], 
     return {level: list(found) for level, found in ranges.items()}, used
 
 
+def _pick(
+    rows: tuple[list[int], list[Counters]], wanted: Sequence[tuple[int, int]]
+) -> dict[int, Counters]:
+    """Range index -> the latest of one pair's rows (sorted by start) starting in that range."""
+    starts, values = rows
+    picked = {}
+    for index, (low, high) in enumerate(wanted):
+        at = bisect_left(starts, high) - 1
+        if at >= 0 and starts[at] >= low:
+            picked[index] = values[at]
+    return picked
+
+
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
-    """(company, cost key) -> counters of everything before each instant, in order."""
+    """(company, cost key) -> counters of everything before each instant, in order.
+
+    Per level, one seek per pair (its latest row before the first range's
+    high) and one range scan (its rows up to the last range's high) give
+    every row any range can pick; each range's latest row is then found in
+    the pair's sorted rows.
+    """
     hours = sorted({floor_hour(instant) for instant in micros})
     ranges, used = _seek_plan(hours)
     found: dict[tuple[uuid.UUID, str | None], list[dict[int, Counters]]] = {}
     for position, level in enumerate(LEVELS):
-        numbered = [(index, low, high) for index, (low, high) in enumerate(ranges[level])]
-        if not numbered:
+        wanted = ranges[level]
+        if not wanted:
             continue
-        for index, company_id, key, *values in repository.latest_rows(
-            session, company_ids, level, numbered
-        ):
-            per_level = found.get((company_id, key))
+        # Highs grow with the instants: rows before the first high matter
+        # only as the latest one (a seek), later ones all (a range scan).
+        highs = [high for _, high in wanted]
+        bounds = (min(low for low, _ in wanted), min(highs), max(highs))
+        rows = repository.level_rows(session, company_ids, level, bounds)
+        for pair, pair_rows in rows.items():
+            per_level = found.get(pair)
             if per_level is None:
-                per_level = found[(company_id, key)] = [{}, {}, {}]
-            per_level[position][index] = tuple(values)
+                per_level = found[pair] = [{}, {}, {}]
+            per_level[position] = _pick(pair_rows, wanted)
     where = {hour: index for index, hour in enumerate(hours)}
-    picks = [used[where[floor_hour(instant)]] for instant in micros]
-    totals = {pair: _per_instant(per_level, picks) for pair, per_level in found.items()}
+    per_instant = [used[where[floor_hour(instant)]] for instant in micros]
+    picks = [[chosen[position] for chosen in per_instant] for position in range(len(LEVELS))]
+    totals = {
+        pair: _per_instant(per_level, picks, len(micros)) for pair, per_level in found.items()
+    }
     partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)
@@ -143,8 +180,7 @@ def _chunk_series(
     totals = _totals(session, [company.id for company in companies], micros)
     for (company_id, key), cumulative in totals.items():
         usage = result[company_id].usage
-        for index in range(count):
-            low, high = cumulative[index], cumulative[index + 1]
+        for index, (low, high) in enumerate(pairwise(cumulative)):
             if low == high:
                 continue
             events = high[0] - low[0]
