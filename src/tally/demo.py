@@ -449,6 +449,7 @@ def _report(
         f'  curl -s -H "Authorization: Bearer {keys.company}" "{base_url}/billing/usage"',
         markup=False,
     )
+    out.print(f"  or open {base_url}/dashboard and paste one of the keys", markup=False)
 
 
 def run_demo(database_url: str, host: str, port: int) -> bool:
