@@ -2,7 +2,9 @@
 
 import { ApiError, explain, getCsv, getData, keyStore } from "./api.js";
 import { $, el } from "./dom.js";
-import { renderAllowance, renderBreakdown, renderCompanies, renderTotals, unitsOf } from "./render.js";
+import {
+  COMPANY_ROWS, renderAllowance, renderBreakdown, renderCompanies, renderTotals, unitsOf,
+} from "./render.js";
 import { destroyChart, drawChart } from "./usage-chart.js";
 import {
   addDays, browserTimeZone, fits, iso, isTimeZone, presetWindow, timeZones, today, windowText,
@@ -15,6 +17,7 @@ let loads = 0; // how many views were drawn: tests and the benchmark wait on it
 let current = 0; // the latest load; answers of older ones are dropped
 let shown = null; // what the page shows: {usage, series, plans, view, params}
 const allowances = new Map(); // companyId ("" = every company) -> the plans
+let companyRows = COMPANY_ROWS; // rows of the companies table drawn ("Show all" lifts it)
 
 /** The view is kept in the URL's fragment (never the key): bookmarkable, never sent to a server. */
 function readView() {
@@ -85,6 +88,7 @@ function showDashboard() {
 function signOut(message = "") {
   keyStore.clear();
   allowances.clear();
+  companyRows = COMPANY_ROWS;
   shown = null;
   destroyChart();
   showSignIn(message);
@@ -244,7 +248,7 @@ function draw() {
   renderTotals(usage);
   drawSeries(series, unit, view);
   $("#companies").hidden = narrowed || single;
-  if (!narrowed && !single) renderCompanies(usage, series, plans, view, hrefFor);
+  if (!narrowed && !single) renderCompanies(usage, series, plans, view, hrefFor, companyRows);
   renderBreakdown(usage);
   $("#announce").textContent = `Showing ${title}, ${windowText(window, view.tz)}.`;
 }
@@ -289,12 +293,16 @@ async function downloadCsv() {
   }
 }
 
+function companyTable(view) {
+  if (shown) renderCompanies(shown.usage, shown.series, shown.plans, view, hrefFor, companyRows);
+}
+
 function sortBy(column) {
   const view = readView();
   view.dir = view.sort === column && view.dir === "asc" ? "desc" : "asc";
   view.sort = column;
   writeView(view);
-  if (shown) renderCompanies(shown.usage, shown.series, shown.plans, view, hrefFor);
+  companyTable(view);
 }
 
 function start() {
@@ -310,10 +318,14 @@ function start() {
     load();
   });
   $("#download-csv").addEventListener("click", downloadCsv);
+  $("#show-all-companies").addEventListener("click", () => {
+    companyRows = Infinity;
+    companyTable(readView());
+  });
   $("#filter").addEventListener("input", () => {
     const view = { ...readView(), filter: $("#filter").value };
     writeView(view);
-    if (shown) renderCompanies(shown.usage, shown.series, shown.plans, view, hrefFor);
+    companyTable(view);
   });
   for (const th of document.querySelectorAll("#company-table th[data-sort]")) {
     th.querySelector("button").addEventListener("click", () => sortBy(th.dataset.sort));

@@ -97,12 +97,20 @@ const SORTS = {
   percent: (a, b) => (a.percent ?? -1) - (b.percent ?? -1),
 };
 
-/** The companies table: sorted, filtered, each name a link narrowing the view to it. */
-export function renderCompanies(usage, series, plans, view, hrefFor) {
+/** Rows the companies table draws at first; "Show all" draws the rest (a platform key has 1,000). */
+export const COMPANY_ROWS = 100;
+
+/**
+ * The companies table: sorted, filtered, each name a link narrowing the view to it.
+ * Only the first `limit` rows are drawn (with their trend lines); the rest on request.
+ */
+export function renderCompanies(usage, series, plans, view, hrefFor, limit = COMPANY_ROWS) {
   const plansById = new Map(plans.map((plan) => [plan.companyId, plan]));
-  const trends = new Map((series?.companies ?? []).map((c) => [
-    c.companyId, c.buckets.map((b) => b[usedField(c.billingSystem, true)] ?? 0),
-  ]));
+  const seriesById = new Map((series?.companies ?? []).map((c) => [c.companyId, c]));
+  const trend = (companyId) => {
+    const c = seriesById.get(companyId);
+    return c ? c.buckets.map((b) => b[usedField(c.billingSystem, true)] ?? 0) : [];
+  };
   const needle = view.filter.trim().toLocaleLowerCase();
   const rows = usage.companies
     .map((company) => ({
@@ -119,14 +127,18 @@ export function renderCompanies(usage, series, plans, view, hrefFor) {
     if (active) th.setAttribute("aria-sort", view.dir === "desc" ? "descending" : "ascending");
     else th.removeAttribute("aria-sort");
   }
-  const body = rows.map((c) => el("tr", { dataset: { companyId: c.companyId } },
+  const drawn = rows.length > limit ? rows.slice(0, limit) : rows;
+  const body = drawn.map((c) => el("tr", { dataset: { companyId: c.companyId } },
     el("th", { scope: "row" }, el("a", { href: hrefFor(c.companyId) }, c.companyName)),
     el("td", { className: "billing" }, c.billingSystem),
     el("td", { className: "num used" }, num(c.used), el("span", { className: "unit" }, ` ${c.billingSystem}`)),
     el("td", { className: "num percent" }, c.percent === null ? el("span", { className: "muted" }, "no plan") : num(c.percent), c.percent === null ? null : " %"),
-    el("td", {}, sparkline(trends.get(c.companyId) ?? [], `trend of ${c.companyName}'s ${c.billingSystem}`)),
+    el("td", {}, sparkline(trend(c.companyId), `trend of ${c.companyName}'s ${c.billingSystem}`)),
   ));
   $("#company-table tbody").replaceChildren(...body);
+  $("#companies-more").hidden = drawn.length === rows.length;
+  $("#companies-count").textContent =
+    `Showing ${formatNumber(drawn.length)} of ${formatNumber(rows.length)} companies.`;
   const empty = $("#companies-empty");
   empty.hidden = body.length > 0;
   empty.textContent = usage.companies.length === 0

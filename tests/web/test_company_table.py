@@ -1,0 +1,53 @@
+"""The companies table of a large scope: the first 100 rows drawn, the rest on request.
+
+Its own module (so its own `tally demo` site): the companies it adds must not
+change what the platform key of tests/web/test_dashboard.py sees.
+"""
+
+import pytest
+
+from tests.web.conftest import Tab
+from tests.web.dashboard import assert_accessible, sign_in
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+ROWS = 100  # COMPANY_ROWS in src/tally/web/static/render.js
+COMPANIES = ROWS + 3
+
+
+def test_a_large_scope_draws_the_first_rows_and_the_rest_on_request(tab: Tab) -> None:
+    site, page = tab.site, tab.page
+    ats = site.send("POST", "/admin/ats-integrations", {"name": "Many Companies"})
+    names = [f"Paged {i:03d}" for i in range(COMPANIES)]
+    for name in reversed(names):  # created out of order: the table sorts by name
+        site.send(
+            "POST",
+            "/admin/companies",
+            {"name": name, "billingSystem": "minutes", "atsIntegrationId": ats["id"]},
+        )
+    created = site.send(
+        "POST",
+        "/admin/api-keys",
+        {"name": "web", "kind": "ats", "atsIntegrationId": ats["id"], "scopes": ["read:billing"]},
+    )
+    sign_in(tab, created["key"])
+    rows = page.locator("#company-table tbody tr th a")
+
+    assert page.inner_text("#scope-title") == f"All companies ({COMPANIES})"
+    assert rows.all_inner_texts() == names[:ROWS]
+    assert page.is_visible("#companies-more")
+    assert page.inner_text("#companies-count") == f"Showing {ROWS} of {COMPANIES} companies."
+    assert_accessible(tab)
+
+    # The filter and the sort see every company, drawn or not.
+    page.fill("#filter", names[-1])
+    assert rows.all_inner_texts() == [names[-1]]
+    assert page.is_hidden("#companies-more")
+    page.fill("#filter", "")
+    page.locator("#company-table th[data-sort=name] button").click()
+    assert rows.all_inner_texts() == names[::-1][:ROWS]
+
+    page.get_by_role("button", name="Show all").click()
+    assert rows.all_inner_texts() == names[::-1]
+    assert page.is_hidden("#companies-more")
+    assert tab.errors == []
