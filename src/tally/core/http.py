@@ -11,12 +11,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from tally.errors import UnsupportedMediaType, ValidationFailed
 
@@ -122,3 +123,20 @@ def strict_query(request: Request) -> None:
             raise ValidationFailed.field(name, "unknown query parameter")
         if count > 1:
             raise ValidationFailed.field(name, "given more than once")
+
+
+# Query values are strings parsed by tally (exact instants, UUIDs with a
+# field-naming 400); None is their absence, never a value to send.
+OptionalQuery = str | SkipJsonSchema[None]
+
+
+def uuid_query(alias: str, description: str) -> Any:
+    """An optional UUID query parameter (documented as one, parsed with parse_uuid)."""
+    return Query(alias=alias, description=description, json_schema_extra={"format": "uuid"})
+
+
+StartQuery = Annotated[
+    OptionalQuery, Query(description="inclusive; ISO 8601 (default: end minus 30 days)")
+]
+EndQuery = Annotated[OptionalQuery, Query(description="exclusive; ISO 8601 (default: now)")]
+CompanyIdQuery = Annotated[OptionalQuery, uuid_query("companyId", "narrow to one company")]

@@ -3,8 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic.json_schema import SkipJsonSchema
+from fastapi import APIRouter
 
 from tally.bodies import JsonBody
 from tally.core.envelope import (
@@ -15,7 +14,7 @@ from tally.core.envelope import (
     error_responses,
     success,
 )
-from tally.core.http import parse_uuid
+from tally.core.http import CompanyIdQuery, parse_uuid
 from tally.core.instants import utcnow
 from tally.deps import Admin, DbSession, UsageReader
 from tally.plans import service
@@ -53,14 +52,7 @@ def delete_plan(_admin: Admin, session: DbSession, company_id: uuid.UUID) -> Env
 def get_allowance(
     principal: UsageReader,
     session: DbSession,
-    company_id: Annotated[
-        str | SkipJsonSchema[None],
-        Query(
-            alias="companyId",
-            description="narrow to one company",
-            json_schema_extra={"format": "uuid"},
-        ),
-    ] = None,
+    company_id: CompanyIdQuery = None,
 ) -> EnvelopeResponse:
     """Usage against the plan in the current period, for the companies in scope with a plan."""
     requested = parse_uuid(company_id, "companyId") if company_id is not None else None

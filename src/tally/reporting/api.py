@@ -4,38 +4,27 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import StreamingResponse
 
 from tally.auth.tenancy import visible_companies
 from tally.companies.repository import CompanyRef
 from tally.core.envelope import AUTHENTICATED, Envelope, error_responses
-from tally.core.http import parse_uuid
+from tally.core.http import CompanyIdQuery, EndQuery, OptionalQuery, StartQuery, parse_uuid
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.deps import DbSession, UsageReader, get_database
 from tally.reporting import csv_export, service
 from tally.reporting.schemas import UsageSeries
 from tally.reporting.series import GRANULARITIES, SeriesPlan, plan, series_json
-from tally.usage.api import InstantQuery, resolve_window
+from tally.usage.api import resolve_window
 
 # Unknown and repeated query parameters are refused app-wide (tally.core.http.strict_query).
 router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
 # Bytes gathered before each write: one thread hop and one send per chunk, not per row.
 CHUNK_BYTES = 64 * 1024
 
-Start = Annotated[
-    InstantQuery, Query(description="inclusive; ISO 8601 (default: end minus 30 days)")
-]
-End = Annotated[InstantQuery, Query(description="exclusive; ISO 8601 (default: now)")]
-CompanyId = Annotated[
-    str | SkipJsonSchema[None],
-    Query(
-        alias="companyId", description="narrow to one company", json_schema_extra={"format": "uuid"}
-    ),
-]
 TimeZone = Annotated[
-    str | SkipJsonSchema[None],
+    OptionalQuery,
     Query(alias="timeZone", description="IANA name (Europe/Berlin); default UTC"),
 ]
 
@@ -81,12 +70,10 @@ def get_series(
     principal: UsageReader,
     session: DbSession,
     database: Annotated[Database, Depends(get_database)],
-    start: Start = None,
-    end: End = None,
-    company_id: CompanyId = None,
-    granularity: Annotated[
-        str | SkipJsonSchema[None], _granularity("hour, day (default), week, month")
-    ] = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    company_id: CompanyIdQuery = None,
+    granularity: Annotated[OptionalQuery, _granularity("hour, day (default), week, month")] = None,
     time_zone: TimeZone = None,
 ) -> StreamingResponse:
     """Usage per bucket of the time zone's calendar over [start, end)."""
@@ -112,11 +99,11 @@ def get_csv(
     principal: UsageReader,
     session: DbSession,
     database: Annotated[Database, Depends(get_database)],
-    start: Start = None,
-    end: End = None,
-    company_id: CompanyId = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    company_id: CompanyIdQuery = None,
     granularity: Annotated[
-        str | SkipJsonSchema[None], _granularity("hour, day, week, month; none: one period")
+        OptionalQuery, _granularity("hour, day, week, month; none: one period")
     ] = None,
     time_zone: TimeZone = None,
 ) -> StreamingResponse:

@@ -3,8 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic.json_schema import SkipJsonSchema
+from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from tally.auth.tenancy import visible_companies
@@ -16,7 +15,14 @@ from tally.core.envelope import (
     error_responses,
     success,
 )
-from tally.core.http import check_json_content_type, parse_json, parse_uuid
+from tally.core.http import (
+    CompanyIdQuery,
+    EndQuery,
+    StartQuery,
+    check_json_content_type,
+    parse_json,
+    parse_uuid,
+)
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import (
     DbSession,
@@ -35,10 +41,6 @@ from tally.usage.schemas import ID_PATTERN, EventBatchIn, IngestResult, UsageRep
 
 router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
 DEFAULT_WINDOW = timedelta(days=30)
-
-# Query values are strings parsed by tally (exact instants, UUIDs with a
-# field-naming 400); None is their absence, never a value to send.
-InstantQuery = str | SkipJsonSchema[None]
 
 
 def _instant(value: str | None, field: str) -> datetime | None:
@@ -68,18 +70,9 @@ def resolve_window(start: str | None, end: str | None, now: datetime) -> tuple[d
 def get_usage(
     principal: UsageReader,
     session: DbSession,
-    start: Annotated[
-        InstantQuery, Query(description="inclusive; ISO 8601 (default: end minus 30 days)")
-    ] = None,
-    end: Annotated[InstantQuery, Query(description="exclusive; ISO 8601 (default: now)")] = None,
-    company_id: Annotated[
-        str | SkipJsonSchema[None],
-        Query(
-            alias="companyId",
-            description="narrow to one company",
-            json_schema_extra={"format": "uuid"},
-        ),
-    ] = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    company_id: CompanyIdQuery = None,
 ) -> EnvelopeResponse:
     """Usage per company and cost key over [start, end)."""
     window = resolve_window(start, end, utcnow())

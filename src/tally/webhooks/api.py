@@ -3,8 +3,7 @@
 import uuid
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Query, Request
-from pydantic.json_schema import SkipJsonSchema
+from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 
 from tally.bodies import JsonBody
@@ -17,7 +16,7 @@ from tally.core.envelope import (
     success,
 )
 from tally.core.headers import no_store
-from tally.core.http import parse_uuid
+from tally.core.http import OptionalQuery, parse_uuid, uuid_query
 from tally.core.instants import utcnow
 from tally.core.pagination import Page, Paging, page_of
 from tally.deps import Admin, DbSession
@@ -108,12 +107,8 @@ def list_deliveries(
     session: DbSession,
     paging: Paging,
     endpoint_id: Annotated[
-        str | SkipJsonSchema[None],
-        Query(
-            alias="endpointId",
-            description="only the deliveries of this endpoint (404 if there is none)",
-            json_schema_extra={"format": "uuid"},
-        ),
+        OptionalQuery,
+        uuid_query("endpointId", "only the deliveries of this endpoint (404 if there is none)"),
     ] = None,
 ) -> EnvelopeResponse:
     """Deliveries, newest first, of one endpoint or of all."""
