@@ -3,10 +3,9 @@
 Everything goes through the real services (companies, pricing, ingestion in
 batches of at most 1,000, voids, keys), one transaction per batch as the HTTP
 API does it, so the demo exercises pricing and the aggregates as production
-traffic does. (One transaction for everything would be tidier, but on
-PostgreSQL ingestion holds an advisory lock per event and interview id until
-commit, and 25,000 of them overflow the server's lock table.) The random
-generator is seeded: two runs at the same instant produce the same data.
+traffic does, and no transaction holds its companies' write locks for the
+whole demo. The random generator is seeded: two runs at the same instant
+produce the same data.
 """
 
 import random
