@@ -24,7 +24,7 @@ from tally.auth.principal import Principal
 from tally.auth.scopes import KeyKind, Scope
 from tally.auth.tenancy import visible_companies
 from tally.db.engine import Database
-from tally.usage import report
+from tally.reporting.usage import usage_report
 
 Window = tuple[datetime, datetime]
 WARMUP = 3
@@ -77,7 +77,7 @@ def report_in_process(database: Database, caller: Principal, window: Window) -> 
     """What GET /billing/usage computes after authentication."""
     with database.transaction(write=False) as session:
         companies = visible_companies(session, caller, None)
-        return report.usage_report(session, companies, *window)
+        return usage_report(session, companies, *window)
 
 
 def _timed(call: Callable[[Window], object], items: list[Window]) -> list[float]:

@@ -7,7 +7,6 @@ the command that installs it, unless CI=true, where they fail.
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
+from tests.servers import fresh_postgres_database
 from tests.test_demo import TALLY, _demo, _env, _free_port, _keys, _stop, _wait_healthy
 
 CHROMIUM = Path(os.environ.get("TALLY_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -70,17 +67,8 @@ def database_url(
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('web') / 'demo.db'}"
         return
-    server = make_url(request.getfixturevalue("postgresql_url"))
-    name = f"tally_web_{uuid.uuid4().hex[:12]}"
-    conninfo = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_postgres_database(request.getfixturevalue("postgresql_url"), "tally_web_") as url:
+        yield url
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

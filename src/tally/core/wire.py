@@ -19,12 +19,18 @@ from tally.core.quantities import QuantityError, to_decimal, to_scaled
 AMOUNT_LIMIT = 1_000_000_000
 
 
-def _amount(value: Any) -> Decimal:
+def exact_number(value: Any) -> Decimal:
+    """A JSON number as an exact Decimal of at most six places; ValueError (a 400) otherwise."""
     try:
         number = to_decimal(value)
         to_scaled(number)  # exact, at most six decimal places, not absurdly large
     except QuantityError as exc:
         raise ValueError(str(exc)) from exc
+    return number
+
+
+def _amount(value: Any) -> Decimal:
+    number = exact_number(value)
     if number < 0:
         raise ValueError("must be at least 0")
     if number >= AMOUNT_LIMIT:

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from tally.core.envelope import Number
-from tally.core.quantities import QuantityError, to_decimal, to_scaled
+from tally.core.wire import exact_number
 from tally.errors import ValidationFailed
 
 MAX_THRESHOLDS = 20
@@ -29,11 +29,7 @@ ALLOWANCE_LIMIT = 10**12
 
 
 def _allowance(value: Any) -> Decimal:
-    try:
-        number = to_decimal(value)
-        to_scaled(number)  # exact, at most six decimal places, not absurdly large
-    except QuantityError as exc:
-        raise ValueError(str(exc)) from exc
+    number = exact_number(value)
     if number <= 0:
         raise ValueError("must be greater than 0")
     if number >= ALLOWANCE_LIMIT:
