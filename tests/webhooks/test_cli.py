@@ -35,7 +35,12 @@ def test_tally_worker_delivers_and_stops_on_interrupt(
         (got,) = receiver.wait_for(1, timeout=40)
     finally:
         worker.send_signal(signal.SIGINT)
-        status = worker.wait(timeout=20)
+        try:
+            status = worker.wait(timeout=20)
+        finally:
+            if worker.poll() is None:  # never left running to deliver other tests' hooks
+                worker.kill()
+                worker.wait()
     assert verified(got, hook["secret"])["data"]["threshold"] == 100
     assert status == 0
     output = log.read_text()

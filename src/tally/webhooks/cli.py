@@ -1,6 +1,8 @@
 """`tally worker`: deliver webhooks in a process of its own."""
 
 import logging
+import signal
+import threading
 
 from rich.console import Console
 
@@ -21,10 +23,15 @@ def worker(database_url: DatabaseOption = None) -> None:
     upgrade(url)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
     database = Database(url)
+    # A signal sets a flag the loop checks between passes: a KeyboardInterrupt
+    # raised inside the driver or the pool could be swallowed there and leave
+    # the process running.
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda _signum, _frame: stop.set())
     err.print("delivering webhooks; Ctrl-C stops")
     try:
-        run_forever(database, settings)
-    except KeyboardInterrupt:
+        run_forever(database, settings, stop)
         err.print("stopped")
     finally:
         database.dispose()

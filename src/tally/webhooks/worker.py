@@ -11,7 +11,7 @@ again when the lease runs out, and the receiver sees the same webhook-id.
 
 import asyncio
 import logging
-import time
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -170,17 +170,17 @@ class Worker:
             return 0
 
 
-def run_forever(database: Database, settings: Settings) -> None:
-    """`tally worker`: the same passes, in the foreground, until interrupted."""
+def run_forever(database: Database, settings: Settings, stop: threading.Event) -> None:
+    """`tally worker`: the same passes, in the foreground, until `stop` is set."""
     deliverer = Deliverer(database, settings)
     try:
-        while True:
+        while not stop.is_set():
             try:
                 attempted = deliverer.deliver_due()
             except Exception as exc:
                 log.error("webhook worker pass failed: %s", type(exc).__name__)
                 attempted = 0
             if attempted == 0:
-                time.sleep(settings.webhook_poll_seconds)
+                stop.wait(settings.webhook_poll_seconds)
     finally:
         deliverer.close()
