@@ -1,0 +1,154 @@
+"""What bounds a run: CPU of each process, PostgreSQL's commits, WAL and lock waits.
+
+`Observer` is started before a load phase and stopped after it:
+
+- CPU seconds (user + system, from /proc through psutil) of each server
+  process (a `tally serve` and its workers), of the PostgreSQL backends
+  connected to the database under test, and of the whole machine (busy
+  share of all cores);
+- PostgreSQL: commits and rollbacks of the database (pg_stat_database,
+  flushed by the backends at least once a second, so a few per cent off over
+  a short run), WAL bytes written (pg_current_wal_lsn, exact but for the
+  whole cluster: other databases' writes count too), WAL syncs (pg_stat_wal,
+  cluster-wide);
+- pg_stat_activity sampled every 100 ms: how many of the database's
+  backends were active, and how many of those waited on a lock (heavyweight
+  `Lock`: row locks, transaction ids), on an LWLock, or on I/O (`WALSync`,
+  `WALWrite`, data files).
+"""
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil  # type: ignore[import-untyped, unused-ignore]
+import psycopg
+
+SAMPLE_SECONDS = 0.1
+
+_ACTIVITY = """
+SELECT count(*) FILTER (WHERE state = 'active'),
+       count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock'),
+       count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'LWLock'),
+       count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'IO'),
+       count(*) FILTER (WHERE wait_event IN ('WALSync', 'WALWrite'))
+FROM pg_stat_activity
+WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+"""
+_COUNTERS = """
+SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = %s),
+       (SELECT xact_rollback FROM pg_stat_database WHERE datname = %s),
+       pg_current_wal_lsn() - '0/0'::pg_lsn,
+       (SELECT wal_sync FROM pg_stat_wal),
+       (SELECT wal_write FROM pg_stat_wal)
+"""
+_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+_ACTIVITY_FIELDS = ("active", "lock", "lwlock", "io", "wal_io")
+_COUNTER_FIELDS = ("commits", "rollbacks", "wal_bytes", "wal_syncs", "wal_writes")
+
+
+def _cpu(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def family(pid: int) -> list[int]:
+    """A process and its descendants (uvicorn's supervisor and its workers)."""
+    try:
+        root = psutil.Process(pid)
+        return [root.pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.Error:
+        return []
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores."""
+    times = psutil.cpu_times()
+    total = float(sum(times))
+    idle = float(times.idle + getattr(times, "iowait", 0.0))
+    return total - idle, total
+
+
+@dataclass
+class Observer:
+    conninfo: str  # an admin connection to the PostgreSQL server
+    database: str  # the database under test
+    servers: Sequence[int]  # pids of the server processes (roots)
+    samples: list[tuple[int, ...]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _began: float = 0.0
+    _cpu: dict[int, float] = field(default_factory=dict)
+    _pg_cpu: dict[int, float] = field(default_factory=dict)
+    _machine: tuple[float, float] = (0.0, 0.0)
+    _counters: tuple[int, ...] = ()
+
+    def _server_pids(self) -> list[int]:
+        return [pid for root in self.servers for pid in family(root)]
+
+    def _read_counters(self, connection: psycopg.Connection[Any]) -> tuple[int, ...]:
+        row = connection.execute(_COUNTERS, (self.database, self.database)).fetchone()
+        assert row is not None
+        return tuple(int(value or 0) for value in row)
+
+    def _backends(self, connection: psycopg.Connection[Any]) -> list[int]:
+        return [int(row[0]) for row in connection.execute(_BACKENDS, (self.database,))]
+
+    def _sample(self) -> None:
+        with psycopg.connect(self.conninfo, autocommit=True) as connection:
+            while not self._stop.wait(SAMPLE_SECONDS):
+                row = connection.execute(_ACTIVITY, (self.database,)).fetchone()
+                if row is not None:
+                    self.samples.append(tuple(int(value) for value in row))
+
+    def start(self) -> "Observer":
+        with psycopg.connect(self.conninfo, autocommit=True) as connection:
+            self._counters = self._read_counters(connection)
+            self._pg_cpu = {pid: _cpu(pid) for pid in self._backends(connection)}
+        self._cpu = {pid: _cpu(pid) for pid in self._server_pids()}
+        self._machine = _machine_busy()
+        self._began = time.monotonic()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        elapsed = time.monotonic() - self._began
+        busy, total = _machine_busy()
+        server_cpu = {pid: _cpu(pid) - self._cpu.get(pid, 0.0) for pid in self._server_pids()}
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with psycopg.connect(self.conninfo, autocommit=True) as connection:
+            counters = self._read_counters(connection)
+            pg_cpu = sum(
+                _cpu(pid) - self._pg_cpu.get(pid, 0.0) for pid in self._backends(connection)
+            )
+        deltas = {
+            name: after - before
+            for name, before, after in zip(_COUNTER_FIELDS, self._counters, counters, strict=True)
+        }
+        waits = {
+            name: sum(sample[index] for sample in self.samples) / max(1, len(self.samples))
+            for index, name in enumerate(_ACTIVITY_FIELDS)
+        }
+        return {
+            "seconds": elapsed,
+            # Only the processes that did work: a supervisor's own CPU is tiny.
+            "server_cpu_share": sorted(
+                (cpu / elapsed for cpu in server_cpu.values() if cpu / elapsed >= 0.02),
+                reverse=True,
+            ),
+            "server_cpu_total": sum(server_cpu.values()) / elapsed,
+            "pg_backend_cpu": pg_cpu / elapsed,
+            "machine_busy": (busy - self._machine[0]) / max(1e-9, total - self._machine[1]),
+            "pg": deltas,
+            "pg_per_s": {name: value / elapsed for name, value in deltas.items()},
+            "activity": waits,
+            "loadavg": list(psutil.getloadavg()),
+        }
