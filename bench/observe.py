@@ -11,6 +11,8 @@
   a short run), WAL bytes written (pg_current_wal_lsn, exact but for the
   whole cluster: other databases' writes count too), WAL syncs (pg_stat_wal,
   cluster-wide);
+- Redis: commands processed (INFO, server-wide: other clients of the same
+  Redis count too), to show the round trips the rate limits cost;
 - pg_stat_activity sampled every 100 ms: how many of the database's
   backends were active, and how many of those waited on a lock (heavyweight
   `Lock`: row locks, transaction ids), on an LWLock, or on I/O (`WALSync`,
@@ -25,6 +27,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 import psycopg
+import redis
 
 SAMPLE_SECONDS = 0.1
 
@@ -79,6 +82,7 @@ class Observer:
     conninfo: str  # an admin connection to the PostgreSQL server
     database: str  # the database under test
     servers: Sequence[int]  # pids of the server processes (roots)
+    redis_url: str | None = None
     samples: list[tuple[int, ...]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -87,6 +91,17 @@ class Observer:
     _pg_cpu: dict[int, float] = field(default_factory=dict)
     _machine: tuple[float, float] = (0.0, 0.0)
     _counters: tuple[int, ...] = ()
+    _redis_commands: int = 0
+
+    _redis_client: "redis.Redis | None" = None
+
+    def _redis(self) -> int:
+        if not self.redis_url:
+            return 0
+        if self._redis_client is None:
+            self._redis_client = redis.Redis.from_url(self.redis_url)
+        stats: dict[str, Any] = self._redis_client.info("stats")  # type: ignore[assignment]
+        return int(stats["total_commands_processed"])
 
     def _server_pids(self) -> list[int]:
         return [pid for root in self.servers for pid in family(root)]
@@ -111,6 +126,7 @@ class Observer:
             self._counters = self._read_counters(connection)
             self._pg_cpu = {pid: _cpu(pid) for pid in self._backends(connection)}
         self._cpu = {pid: _cpu(pid) for pid in self._server_pids()}
+        self._redis_commands = self._redis()
         self._machine = _machine_busy()
         self._began = time.monotonic()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -120,6 +136,10 @@ class Observer:
     def stop(self) -> dict[str, Any]:
         elapsed = time.monotonic() - self._began
         busy, total = _machine_busy()
+        # Less one: this INFO itself.
+        redis_commands = self._redis() - self._redis_commands - 1 if self.redis_url else 0
+        if self._redis_client is not None:
+            self._redis_client.close()
         server_cpu = {pid: _cpu(pid) - self._cpu.get(pid, 0.0) for pid in self._server_pids()}
         self._stop.set()
         if self._thread is not None:
@@ -150,5 +170,6 @@ class Observer:
             "pg": deltas,
             "pg_per_s": {name: value / elapsed for name, value in deltas.items()},
             "activity": waits,
+            "redis_commands": redis_commands,
             "loadavg": list(psutil.getloadavg()),
         }

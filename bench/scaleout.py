@@ -35,12 +35,17 @@ bench/results/.
 import argparse
 import json
 import os
+import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from bench import backends, ingest, loadgen, queries, server, wrkspread
 from bench.backends import Place
@@ -53,7 +58,8 @@ from tally.db.engine import Database
 
 SHAPES = ("mixed", "grouped")
 LAYOUTS = ("ports", "workers")
-REDIS_URL = "redis://127.0.0.1:6379/0"
+PRIVATE = "private"
+REDIS_START_SECONDS = 10.0
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,12 +73,47 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--rps-seconds", type=float, default=10.0, help="duration of each wrk run")
     add("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
     add("--layout", choices=LAYOUTS, default="ports")
-    add("--redis", default=REDIS_URL, help="TALLY_REDIS_URL of the servers; '' for none")
+    add(
+        "--redis",
+        default=PRIVATE,
+        help="TALLY_REDIS_URL of the servers; 'private' (default): a redis-server of the"
+        " run's own, so its command count is the servers' alone; '' for none",
+    )
     add("--seed", type=int, default=7)
     add("--tag", default="scaleout", help="suffix of the PostgreSQL database names")
     add("--pg-admin-url", default=PG_ADMIN_URL)
     add("--tables", type=Path, help="only print the tables of a saved results file")
     return parser.parse_args(argv)
+
+
+@contextmanager
+def _redis(choice: str) -> Iterator[str | None]:
+    """The Redis URL the servers use: none, the one given, or a private redis-server."""
+    if choice != PRIVATE:
+        yield choice or None
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: --redis URL, or --redis '' for none")
+    port = server.free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + REDIS_START_SECONDS
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @contextmanager
@@ -90,7 +131,8 @@ def _observer(
     args: argparse.Namespace, database: str, running: Sequence[server.Server]
 ) -> Observer:
     conninfo = args.pg_admin_url.replace("postgresql+psycopg://", "postgresql://")
-    return Observer(conninfo, database, [item.process.pid for item in running])
+    pids = [item.process.pid for item in running]
+    return Observer(conninfo, database, pids, redis_url=os.environ.get("TALLY_REDIS_URL"))
 
 
 def _workload(meta: Meta, args: argparse.Namespace, shape: str, processes: int) -> list[bytes]:
@@ -195,8 +237,8 @@ def q1_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| server processes | wrk | requests/s | vs 1 process | p50 ms | p99 ms | non-2xx"
         " | server CPU per process | PG backends CPU | machine busy | wrk CPU"
-        " | CPU ms per request: server | PG |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        " | CPU ms per request: server | PG | Redis commands per request |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     base: float | None = None
     for row in (item for item in rows if item["kind"] == "q1"):
@@ -208,7 +250,8 @@ def q1_table(rows: list[dict[str, Any]]) -> str:
             f" | {_server_cpu(observed)} | {_pct(observed['pg_backend_cpu'])}"
             f" | {_pct(observed['machine_busy'])} | {_pct(row['client_cpu_share'])}"
             f" | {_per(observed, 'server_cpu_total', row['requests'] / 1000)}"
-            f" | {_per(observed, 'pg_backend_cpu', row['requests'] / 1000)} |"
+            f" | {_per(observed, 'pg_backend_cpu', row['requests'] / 1000)}"
+            f" | {observed.get('redis_commands', 0) / max(1, row['requests']):.1f} |"
         )
     return "\n".join(lines)
 
@@ -227,9 +270,16 @@ def main(argv: list[str] | None = None) -> None:
     reason = backends.reachable(args.pg_admin_url)
     if reason is not None:
         raise SystemExit(f"PostgreSQL does not answer at {args.pg_admin_url}: {reason}")
-    if args.redis:
-        os.environ["TALLY_REDIS_URL"] = args.redis
-        os.environ["TALLY_REDIS_KEY_PREFIX"] = f"tally-bench-{uuid.uuid4().hex[:8]}"
+    with _redis(args.redis) as redis_url:
+        if redis_url:
+            os.environ["TALLY_REDIS_URL"] = redis_url
+            os.environ["TALLY_REDIS_KEY_PREFIX"] = f"tally-bench-{uuid.uuid4().hex[:8]}"
+        else:
+            os.environ.pop("TALLY_REDIS_URL", None)
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     wrk = wrkspread.wrk_path()
     if wrk is None:
         say("   wrk is not installed (apt-get install wrk): Q1 requests/s are skipped")
