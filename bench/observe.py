@@ -11,8 +11,10 @@
   a short run), WAL bytes written (pg_current_wal_lsn, exact but for the
   whole cluster: other databases' writes count too), WAL syncs (pg_stat_wal,
   cluster-wide);
-- Redis: commands processed (INFO, server-wide: other clients of the same
-  Redis count too), to show the round trips the rate limits cost;
+- Redis: script calls (EVALSHA: one round trip each; the rate limiter
+  sends nothing else) and every command processed, those run inside the
+  scripts included (INFO commandstats, server-wide: bench.scaleout starts a
+  private Redis so that only the servers count);
 - pg_stat_activity sampled every 100 ms: how many of the database's
   backends were active, and how many of those waited on a lock (heavyweight
   `Lock`: row locks, transaction ids), on an LWLock, or on I/O (`WALSync`,
@@ -36,7 +38,8 @@ SELECT count(*) FILTER (WHERE state = 'active'),
        count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock'),
        count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'LWLock'),
        count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'IO'),
-       count(*) FILTER (WHERE wait_event IN ('WALSync', 'WALWrite'))
+       count(*) FILTER (WHERE wait_event IN ('WALSync', 'WALWrite')),
+       count(*)
 FROM pg_stat_activity
 WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'
 """
@@ -48,7 +51,7 @@ SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = %s),
        (SELECT wal_write FROM pg_stat_wal)
 """
 _BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
-_ACTIVITY_FIELDS = ("active", "lock", "lwlock", "io", "wal_io")
+_ACTIVITY_FIELDS = ("active", "lock", "lwlock", "io", "wal_io", "connections")
 _COUNTER_FIELDS = ("commits", "rollbacks", "wal_bytes", "wal_syncs", "wal_writes")
 
 
@@ -91,17 +94,24 @@ class Observer:
     _pg_cpu: dict[int, float] = field(default_factory=dict)
     _machine: tuple[float, float] = (0.0, 0.0)
     _counters: tuple[int, ...] = ()
-    _redis_commands: int = 0
+    _redis_commands: tuple[int, int] = (0, 0)
 
     _redis_client: "redis.Redis | None" = None
 
-    def _redis(self) -> int:
+    def _redis(self) -> tuple[int, int]:
+        """Commands processed (those run inside Lua scripts included) and script calls."""
         if not self.redis_url:
-            return 0
+            return 0, 0
         if self._redis_client is None:
             self._redis_client = redis.Redis.from_url(self.redis_url)
-        stats: dict[str, Any] = self._redis_client.info("stats")  # type: ignore[assignment]
-        return int(stats["total_commands_processed"])
+        stats: dict[str, Any] = self._redis_client.info("commandstats")  # type: ignore[assignment]
+        total = sum(int(item["calls"]) for item in stats.values())
+        scripts = sum(
+            int(item["calls"])
+            for name, item in stats.items()
+            if name in ("cmdstat_evalsha", "cmdstat_eval")
+        )
+        return total, scripts
 
     def _server_pids(self) -> list[int]:
         return [pid for root in self.servers for pid in family(root)]
@@ -136,8 +146,10 @@ class Observer:
     def stop(self) -> dict[str, Any]:
         elapsed = time.monotonic() - self._began
         busy, total = _machine_busy()
-        # Less one: this INFO itself.
-        redis_commands = self._redis() - self._redis_commands - 1 if self.redis_url else 0
+        # Less one: the INFO that took the first count.
+        commands, scripts = self._redis()
+        redis_commands = commands - self._redis_commands[0] - 1 if self.redis_url else 0
+        redis_scripts = scripts - self._redis_commands[1]
         if self._redis_client is not None:
             self._redis_client.close()
         server_cpu = {pid: _cpu(pid) - self._cpu.get(pid, 0.0) for pid in self._server_pids()}
@@ -159,6 +171,7 @@ class Observer:
         }
         return {
             "seconds": elapsed,
+            "connections_peak": max((sample[-1] for sample in self.samples), default=0),
             # Only the processes that did work: a supervisor's own CPU is tiny.
             "server_cpu_share": sorted(
                 (cpu / elapsed for cpu in server_cpu.values() if cpu / elapsed >= 0.02),
@@ -171,5 +184,6 @@ class Observer:
             "pg_per_s": {name: value / elapsed for name, value in deltas.items()},
             "activity": waits,
             "redis_commands": redis_commands,
+            "redis_scripts": redis_scripts,
             "loadavg": list(psutil.getloadavg()),
         }

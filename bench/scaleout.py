@@ -52,7 +52,7 @@ from bench.backends import Place
 from bench.config import BENCH_DIR, PG_ADMIN_URL, parse
 from bench.load import Meta, obtain
 from bench.machine import describe
-from bench.measure import say
+from bench.measure import NOTHING, say
 from bench.observe import Observer
 from tally.db.engine import Database
 
@@ -192,8 +192,14 @@ def _pct(share: float) -> str:
 def _per(observed: dict[str, Any], share: str, units: float) -> str:
     """CPU seconds (a share of one core x the run's seconds) per unit of work."""
     if units <= 0:
-        return "\N{EN DASH}"
+        return NOTHING
     return f"{observed[share] * observed['seconds'] / units:.2f}"
+
+
+def _each(observed: dict[str, Any], name: str, requests: int) -> str:
+    if name not in observed or requests <= 0:
+        return NOTHING
+    return f"{observed[name] / requests:.1f}"
 
 
 def _server_cpu(observed: dict[str, Any]) -> str:
@@ -207,9 +213,10 @@ def ingest_table(rows: list[dict[str, Any]]) -> str:
         " | events/s (overall) | p50 ms | p99 ms | 503 retried | errors"
         " | server CPU per process | PG backends CPU | machine busy | client CPU"
         " | CPU s per 1,000 events: server | PG | commits/s | WAL MB/s | WAL syncs/s"
-        " | backends active | waiting on Lock | waiting on LWLock | waiting on I/O |",
+        " | backends active | waiting on Lock | waiting on LWLock | waiting on I/O"
+        " | connections (peak) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base: dict[str, float] = {}
     for row in (item for item in rows if item["kind"] == "ingest"):
@@ -228,7 +235,8 @@ def ingest_table(rows: list[dict[str, Any]]) -> str:
             f" | {_per(observed, 'pg_backend_cpu', row['accepted'] / 1000)}"
             f" | {per_s['commits']:,.1f} | {per_s['wal_bytes'] / 1e6:,.1f}"
             f" | {per_s['wal_syncs']:,.1f} | {activity['active']:.1f} | {activity['lock']:.1f}"
-            f" | {activity['lwlock']:.1f} | {activity['io']:.1f} |"
+            f" | {activity['lwlock']:.1f} | {activity['io']:.1f}"
+            f" | {observed.get('connections_peak', NOTHING)} |"
         )
     return "\n".join(lines)
 
@@ -237,8 +245,9 @@ def q1_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| server processes | wrk | requests/s | vs 1 process | p50 ms | p99 ms | non-2xx"
         " | server CPU per process | PG backends CPU | machine busy | wrk CPU"
-        " | CPU ms per request: server | PG | Redis commands per request |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        " | CPU ms per request: server | PG | Redis round trips per request"
+        " | Redis commands per request |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base: float | None = None
     for row in (item for item in rows if item["kind"] == "q1"):
@@ -251,7 +260,8 @@ def q1_table(rows: list[dict[str, Any]]) -> str:
             f" | {_pct(observed['machine_busy'])} | {_pct(row['client_cpu_share'])}"
             f" | {_per(observed, 'server_cpu_total', row['requests'] / 1000)}"
             f" | {_per(observed, 'pg_backend_cpu', row['requests'] / 1000)}"
-            f" | {observed.get('redis_commands', 0) / max(1, row['requests']):.1f} |"
+            f" | {_each(observed, 'redis_scripts', row['requests'])}"
+            f" | {_each(observed, 'redis_commands', row['requests'])} |"
         )
     return "\n".join(lines)
 
