@@ -94,24 +94,25 @@ class Observer:
     _pg_cpu: dict[int, float] = field(default_factory=dict)
     _machine: tuple[float, float] = (0.0, 0.0)
     _counters: tuple[int, ...] = ()
-    _redis_commands: tuple[int, int] = (0, 0)
+    _redis_commands: tuple[int, int, float] = (0, 0, 0.0)
 
     _redis_client: "redis.Redis | None" = None
 
-    def _redis(self) -> tuple[int, int]:
-        """Commands processed (those run inside Lua scripts included) and script calls."""
+    def _redis(self) -> tuple[int, int, float]:
+        """Commands processed (those run inside Lua scripts included), script calls, CPU s."""
         if not self.redis_url:
-            return 0, 0
+            return 0, 0, 0.0
         if self._redis_client is None:
             self._redis_client = redis.Redis.from_url(self.redis_url)
         stats: dict[str, Any] = self._redis_client.info("commandstats")  # type: ignore[assignment]
+        cpu: dict[str, Any] = self._redis_client.info("cpu")  # type: ignore[assignment]
         total = sum(int(item["calls"]) for item in stats.values())
         scripts = sum(
             int(item["calls"])
             for name, item in stats.items()
             if name in ("cmdstat_evalsha", "cmdstat_eval")
         )
-        return total, scripts
+        return total, scripts, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
     def _server_pids(self) -> list[int]:
         return [pid for root in self.servers for pid in family(root)]
@@ -146,10 +147,11 @@ class Observer:
     def stop(self) -> dict[str, Any]:
         elapsed = time.monotonic() - self._began
         busy, total = _machine_busy()
-        # Less one: the INFO that took the first count.
-        commands, scripts = self._redis()
-        redis_commands = commands - self._redis_commands[0] - 1 if self.redis_url else 0
+        commands, scripts, redis_cpu = self._redis()
+        # Less two: the INFO calls that took the first count.
+        redis_commands = commands - self._redis_commands[0] - 2 if self.redis_url else 0
         redis_scripts = scripts - self._redis_commands[1]
+        redis_cpu -= self._redis_commands[2]
         if self._redis_client is not None:
             self._redis_client.close()
         server_cpu = {pid: _cpu(pid) - self._cpu.get(pid, 0.0) for pid in self._server_pids()}
@@ -185,5 +187,6 @@ class Observer:
             "activity": waits,
             "redis_commands": redis_commands,
             "redis_scripts": redis_scripts,
+            "redis_cpu_seconds": redis_cpu,
             "loadavg": list(psutil.getloadavg()),
         }

@@ -13,13 +13,15 @@ on a scratch copy, N fresh events are ingested in batches of 1,000 through
 tally.usage.ingest (the code path of POST /usage/events, one transaction per
 batch), once as the dataset's mixed stream and once grouped by company, and
 pg_walinspect sums the WAL records that touch that database's files between
-the LSNs before and after (other databases of the cluster excluded; commit
+the LSNs before and after (a temporary replication slot keeps that WAL until
+it is read) (other databases of the cluster excluded; commit
 records, a few dozen bytes each, are not attributed to a database and left
 out). Full-page images (the first change of a page after a checkpoint) are
 shown apart: how many there are depends on the checkpoint interval.
 """
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -81,6 +83,12 @@ def _wal_of(place: Place, meta: Meta, events: int, seed: int) -> None:
     try:
         with psycopg.connect(_pg_conninfo(work.url), autocommit=True) as connection:
             connection.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+            # Keeps the WAL from here on until this connection closes (a busy
+            # cluster could otherwise recycle it before it is read).
+            slot = f"tally_bench_wal_{os.getpid()}"
+            connection.execute(
+                "SELECT pg_create_physical_replication_slot(%s, true, true)", (slot,)
+            )
             oid = connection.execute(
                 "SELECT oid FROM pg_database WHERE datname = current_database()"
             ).fetchone()

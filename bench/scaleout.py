@@ -71,7 +71,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--clients-per-process", type=int, default=4, help="ingestion clients per process")
     add("--connections-per-process", type=int, default=4, help="wrk connections per process")
     add("--rps-seconds", type=float, default=10.0, help="duration of each wrk run")
-    add("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
+    add("--shapes", nargs="*", choices=SHAPES, default=list(SHAPES), help="none: Q1 only")
     add("--layout", choices=LAYOUTS, default="ports")
     add(
         "--redis",
@@ -196,10 +196,10 @@ def _per(observed: dict[str, Any], share: str, units: float) -> str:
     return f"{observed[share] * observed['seconds'] / units:.2f}"
 
 
-def _each(observed: dict[str, Any], name: str, requests: int) -> str:
+def _each(observed: dict[str, Any], name: str, requests: int, scale: float = 1.0) -> str:
     if name not in observed or requests <= 0:
         return NOTHING
-    return f"{observed[name] / requests:.1f}"
+    return f"{observed[name] * scale / requests:.1f}"
 
 
 def _server_cpu(observed: dict[str, Any]) -> str:
@@ -246,8 +246,8 @@ def q1_table(rows: list[dict[str, Any]]) -> str:
         "| server processes | wrk | requests/s | vs 1 process | p50 ms | p99 ms | non-2xx"
         " | server CPU per process | PG backends CPU | machine busy | wrk CPU"
         " | CPU ms per request: server | PG | Redis round trips per request"
-        " | Redis commands per request |",
-        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        " | Redis commands per request | Redis CPU µs per request |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base: float | None = None
     for row in (item for item in rows if item["kind"] == "q1"):
@@ -261,7 +261,8 @@ def q1_table(rows: list[dict[str, Any]]) -> str:
             f" | {_per(observed, 'server_cpu_total', row['requests'] / 1000)}"
             f" | {_per(observed, 'pg_backend_cpu', row['requests'] / 1000)}"
             f" | {_each(observed, 'redis_scripts', row['requests'])}"
-            f" | {_each(observed, 'redis_commands', row['requests'])} |"
+            f" | {_each(observed, 'redis_commands', row['requests'])}"
+            f" | {_each(observed, 'redis_cpu_seconds', row['requests'], 1e6)} |"
         )
     return "\n".join(lines)
 
