@@ -82,12 +82,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     add("--seed", type=int, default=7)
     add("--tag", default="scaleout", help="suffix of the PostgreSQL database names")
     add("--pg-admin-url", default=PG_ADMIN_URL)
+    add("--start-timeout", type=float, default=180.0, help="seconds a server may take to start")
     add("--tables", type=Path, help="only print the tables of a saved results file")
     return parser.parse_args(argv)
 
 
 @contextmanager
-def _redis(choice: str) -> Iterator[str | None]:
+def private_redis(choice: str) -> Iterator[str | None]:
     """The Redis URL the servers use: none, the one given, or a private redis-server."""
     if choice != PRIVATE:
         yield choice or None
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     reason = backends.reachable(args.pg_admin_url)
     if reason is not None:
         raise SystemExit(f"PostgreSQL does not answer at {args.pg_admin_url}: {reason}")
-    with _redis(args.redis) as redis_url:
+    with private_redis(args.redis) as redis_url:
         if redis_url:
             os.environ["TALLY_REDIS_URL"] = redis_url
             os.environ["TALLY_REDIS_KEY_PREFIX"] = f"tally-bench-{uuid.uuid4().hex[:8]}"
@@ -302,18 +303,22 @@ def _run(args: argparse.Namespace) -> None:
         ]
     )
     place, meta, _ = obtain(config, args.size, "postgresql")
-    rows: list[dict[str, Any]] = []
-    for processes in args.processes:
-        rows += _measure(args, place, meta, processes, wrk)
-    _print_tables(rows)
-    for row in rows:
-        if row.get("errors"):
-            say(f"errors (x{row['processes']} {row.get('shape')}): {row['errors']}")
+    # A loaded machine can take a minute or more to start a server's workers.
+    server.START_TIMEOUT = args.start_timeout
     results = BENCH_DIR / "results"
     results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = results / f"scaleout-{stamp}.json"
-    target.write_text(json.dumps({"args": vars(args), "machine": machine, "rows": rows}, indent=1))
+    rows: list[dict[str, Any]] = []
+    for processes in args.processes:
+        rows += _measure(args, place, meta, processes, wrk)
+        # Saved after each process count: a later failure keeps what was measured.
+        saved = {"args": vars(args), "machine": machine, "rows": rows}
+        target.write_text(json.dumps(saved, indent=1, default=str))
+    _print_tables(rows)
+    for row in rows:
+        if row.get("errors"):
+            say(f"errors (x{row['processes']} {row.get('shape')}): {row['errors']}")
     say(f"   raw results: {target}")
 
 
