@@ -1,9 +1,14 @@
 """Alembic environment: migrations run online against the configured URL."""
 
 from alembic import context
+from sqlalchemy import text
 
 from tally.db.engine import build_engine
 from tally.db.models import Base
+
+# Any constant of tally's own: servers started together on a database that needs
+# migrating queue here, and each runs only what the one before left to run.
+MIGRATION_LOCK = 0x7A11_0001
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,6 +26,10 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             context.run_migrations()
     engine.dispose()
 
