@@ -6,9 +6,12 @@ the primary keys, so only rows that differ ever reach Python, and rewrites
 those rows when asked. Checked: every bucket row (running totals; a row
 whose totals are all zero counts as absent), every interview's first
 counted event, and that usage_pairs names every pair with usage (extra
-pairs are harmless: they add zeros).
+pairs are harmless: they add zeros). Changes not yet folded (usage_deltas,
+tally.usage.fold) are folded first, and a check takes whatever was appended
+since out of the recomputation, so they are checked too.
 """
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,16 +33,19 @@ from sqlalchemy.orm import Session
 
 from tally.core.instants import format_instant, from_micros
 from tally.core.quantities import from_scaled
+from tally.db.driver import Driver
 from tally.db.engine import Database
 from tally.db.types import UtcMicros
-from tally.usage import recompute
+from tally.usage import fold, recompute, repository
+from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import DAY, HOUR, MONTH
-from tally.usage.models import UsagePair
+from tally.usage.models import UsageDelta, UsagePair
 from tally.usage.recompute import BUCKET_KEY, COUNTERS, FIRST, micros
 from tally.usage.repository import buckets, interviews
 
 Values = Mapping[Any, Any]
 pairs: Table = UsagePair.__table__  # type: ignore[assignment]
+deltas_table: Table = UsageDelta.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -184,22 +190,63 @@ def _rewrite(session: Session, check: _Check) -> None:
 
 
 def _lock_writers(session: Session) -> None:
-    """On PostgreSQL, hold off ingestion and voids until the repair commits.
+    """On PostgreSQL, hold off folds, ingestion and voids until the repair commits.
 
     Without it a batch committed between the recomputation and the rewrite
-    would have its changes overwritten. SQLite's BEGIN IMMEDIATE (a writing
-    transaction) already excludes every other writer.
+    would have its changes overwritten. The fold lock first (a fold that
+    holds it waits for no table lock of ours), then the tables in the order
+    writers write them. SQLite's BEGIN IMMEDIATE (a writing transaction)
+    already excludes every other writer.
     """
     if recompute.is_postgres(session):
-        tables = "usage_events, interviews, usage_buckets, usage_pairs"
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": fold.FOLD_LOCK})
+        tables = "usage_events, interviews, usage_buckets, usage_pairs, usage_deltas"
         session.execute(text(f"LOCK TABLE {tables} IN SHARE MODE"))
+
+
+def _unapply_tail(session: Session) -> None:
+    """Take the unfolded changes out of the recomputed totals (check only).
+
+    The recomputation counts every event; the stored totals lack what is
+    still in usage_deltas (readers add it). Shifting the recomputed copy by
+    minus the tail makes the two comparable, exactly; a pair whose only
+    usage is in the tail is not yet in usage_pairs either.
+    """
+    deltas = BucketDeltas()
+    driver = Driver(session)
+    rows = driver.fetchall(
+        "SELECT company_id, cost_key, hour_start, SUM(events), SUM(minutes), SUM(credits),"
+        " SUM(interviews) FROM usage_deltas GROUP BY company_id, cost_key, hour_start",
+        [],
+    )
+    if not rows:
+        return
+    for company, cost_key, hour, *sums in rows:
+        company_id = uuid.UUID(hex=company) if isinstance(company, str) else company
+        deltas.add((company_id, cost_key, int(hour)), [-int(value) for value in sums])
+    expected = recompute.expected_buckets
+    repository.shift_running_totals(session, deltas, expected.name)
+    session.execute(delete(expected).where(and_(*(expected.c[n] == 0 for n in COUNTERS))))
+    stored_pair = exists().where(
+        pairs.c.company_id == recompute.expected_pairs.c.company_id,
+        pairs.c.cost_key == recompute.expected_pairs.c.cost_key,
+    )
+    tail_pair = exists().where(
+        deltas_table.c.company_id == recompute.expected_pairs.c.company_id,
+        deltas_table.c.cost_key == recompute.expected_pairs.c.cost_key,
+    )
+    session.execute(delete(recompute.expected_pairs).where(~stored_pair, tail_pair))
 
 
 def check(session: Session, *, fix: bool) -> list[Mismatch]:
     """Every aggregate row that differs from a recomputation; with fix, rewrite them."""
     if fix:
         _lock_writers(session)
+        # Everything into the totals first, so the repair rewrites them whole.
+        fold.fold_all(session, lock=False)
     recompute.recompute(session)
+    if not fix:
+        _unapply_tail(session)
     found = [mismatch for item in _CHECKS for mismatch in _mismatches(session, item)]
     if fix and found:
         for item in _CHECKS:
@@ -219,7 +266,13 @@ def repair(session: Session) -> int:
 
 
 def run(database: Database, *, fix: bool) -> list[Mismatch]:
-    """One consistent pass: a snapshot to check, or the write lock to repair."""
+    """One consistent pass: a snapshot to check, or the write lock to repair.
+
+    Either way the tail is folded first (a check folds in a transaction of
+    its own, then accounts for whatever was appended since).
+    """
+    if not fix:
+        database.write(fold.fold_all)
     with database.transaction(write=fix) as session:
         if not fix and recompute.is_postgres(session):
             # One snapshot for every statement, so concurrent ingestion cannot
