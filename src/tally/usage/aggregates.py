@@ -47,8 +47,8 @@ class BucketDeltas:
         self.add((company_id, cost_key, floor_hour(at)), (0, 0, 0, sign))
 
     def hour_rows(self) -> list[tuple[HourKey, list[int]]]:
-        """Non-zero hourly sums, in key order."""
-        return sorted((key, sums) for key, sums in self.hours.items() if any(sums))
+        """Non-zero hourly sums (appends need no order)."""
+        return [(key, sums) for key, sums in self.hours.items() if any(sums)]
 
     def changes(self) -> list[tuple[BucketKey, list[int]]]:
         """Non-zero changes at every granularity, ordered so each period's
@@ -68,10 +68,13 @@ class BucketDeltas:
                 else:
                     for index in range(4):
                         row[index] += sums[index]
-        return sorted((key, sums) for key, sums in rows.items() if any(sums))
+        found = [(key, sums) for key, sums in rows.items() if any(sums)]
+        # By the UUID's integer: the same order, without Python-level UUID comparisons.
+        found.sort(key=lambda item: (item[0][0].int, *item[0][1:]))
+        return found
 
     def pairs(self) -> list[tuple[uuid.UUID, str]]:
-        return sorted({(key[0], key[1]) for key in self.hours})
+        return sorted({(key[0], key[1]) for key in self.hours}, key=lambda p: (p[0].int, p[1]))
 
     def __bool__(self) -> bool:
         return any(any(sums) for sums in self.hours.values())

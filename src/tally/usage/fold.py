@@ -108,7 +108,7 @@ def fold(session: Session, limit: int = MAX_FOLD_ROWS, *, lock: bool = True) -> 
         found = session.execute(
             text("SELECT DISTINCT company_id FROM usage_deltas WHERE id <= :w"), {"w": watermark}
         ).scalars()
-        companies = sorted(uuid.UUID(str(item)) for item in found)
+        companies = sorted((uuid.UUID(str(item)) for item in found), key=lambda v: v.int)
         repository.lock_companies(session, companies)
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FOLD_LOCK})
         # Only locked companies: a row committed since (a lower id that was

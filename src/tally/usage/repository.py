@@ -86,7 +86,7 @@ def lock_companies(session: Session, company_ids: Iterable[uuid.UUID]) -> None:
     inserts of rows referencing the company. SQLite already runs one
     writing transaction at a time (BEGIN IMMEDIATE).
     """
-    ids = sorted(set(company_ids))
+    ids = sorted(set(company_ids), key=lambda value: value.int)
     # Reads in this transaction see totals no fold can change meanwhile
     # (a fold takes these locks too; tally.usage.fold).
     session.info[COMPANIES_LOCKED] = True
