@@ -110,7 +110,7 @@ def _run(backend: str, mode: str, args: argparse.Namespace) -> list[dict[str, An
             key = server.create_keys(database, meta).platform
             with _environment(ENV[mode]), server.running(work.url, 1) as running:
                 for order in args.orders:
-                    prefix = f"w-{mode[:6]}-{order}-"
+                    prefix = f"w{MODES.index(mode)}-{order}-"
                     events = events_in_order(meta, args.seed + 5, args.events, prefix, order)
                     run = ingest.http_ingest(
                         running.port, key, ingest.encode_batches(events), clients=1

@@ -13,12 +13,18 @@ since out of the recomputation, so they are checked too.
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
+    MetaData,
+    SmallInteger,
+    String,
     Table,
+    Uuid,
     and_,
     delete,
     exists,
@@ -70,6 +76,8 @@ class _Check:
     describe: Callable[[Values], str]
     # Whether a stored row with no recomputed one is wrong: never, if not zero, always.
     extra: str
+    # The table named in a mismatch, when `stored` is a copy of it.
+    name: str = ""
 
     def same_key(self) -> ColumnElement[bool]:
         return and_(*(self.stored.c[name] == self.expected.c[name] for name in self.key))
@@ -170,7 +178,7 @@ def _mismatches(session: Session, check: _Check) -> list[Mismatch]:
         for row in session.execute(query).mappings():
             shown = [_side(check, row, prefix) for prefix in ("s_", "e_")]
             key = {name: row["k_" + name] for name in check.key}
-            found.append(Mismatch(check.stored.name, check.label(key), *shown))
+            found.append(Mismatch(check.name or check.stored.name, check.label(key), *shown))
     return found
 
 
@@ -204,38 +212,69 @@ def _lock_writers(session: Session) -> None:
         session.execute(text(f"LOCK TABLE {tables} IN SHARE MODE"))
 
 
-def _unapply_tail(session: Session) -> None:
-    """Take the unfolded changes out of the recomputed totals (check only).
+_folded_meta = MetaData()
+# A check's copy of usage_buckets with the unfolded tail applied, as a fold would.
+folded_buckets = Table(
+    "tally_verify_folded",
+    _folded_meta,
+    Column("company_id", Uuid, primary_key=True),
+    Column("cost_key", String(64), primary_key=True),
+    Column("granularity", SmallInteger, primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True),
+    *(Column(name, BigInteger, nullable=False) for name in COUNTERS),
+    prefixes=["TEMPORARY"],
+)
 
-    The recomputation counts every event; the stored totals lack what is
-    still in usage_deltas (readers add it). Shifting the recomputed copy by
-    minus the tail makes the two comparable, exactly; a pair whose only
-    usage is in the tail is not yet in usage_pairs either.
-    """
+
+def _tail_deltas(session: Session) -> BucketDeltas:
     deltas = BucketDeltas()
-    driver = Driver(session)
-    rows = driver.fetchall(
+    rows = Driver(session).fetchall(
         "SELECT company_id, cost_key, hour_start, SUM(events), SUM(minutes), SUM(credits),"
         " SUM(interviews) FROM usage_deltas GROUP BY company_id, cost_key, hour_start",
         [],
     )
-    if not rows:
-        return
     for company, cost_key, hour, *sums in rows:
         company_id = uuid.UUID(hex=company) if isinstance(company, str) else company
-        deltas.add((company_id, cost_key, int(hour)), [-int(value) for value in sums])
-    expected = recompute.expected_buckets
-    repository.shift_running_totals(session, deltas, expected.name)
-    session.execute(delete(expected).where(and_(*(expected.c[n] == 0 for n in COUNTERS))))
+        deltas.add((company_id, cost_key, int(hour)), [int(value) for value in sums])
+    return deltas
+
+
+def _checks_with_tail(session: Session) -> tuple[_Check, ...]:
+    """The checks of a snapshot that still has unfolded changes (check only).
+
+    The recomputation counts every event; the stored totals lack what is
+    still in usage_deltas (readers add it). So the buckets are compared as a
+    fold would leave them: a temporary copy of usage_buckets with the tail
+    shifted in, exactly as tally.usage.fold does. A pair whose only usage is
+    in the tail is not in usage_pairs yet (its fold adds it).
+    """
+    deltas = _tail_deltas(session)
+    if not deltas.hours:
+        return _CHECKS
+    connection = session.connection()
+    folded_buckets.drop(connection, checkfirst=True)
+    folded_buckets.create(connection)
+    columns = [*BUCKET_KEY, *COUNTERS]
+    session.execute(
+        insert(folded_buckets).from_select(
+            columns, select(*(_plain(buckets.c[name]) for name in columns))
+        )
+    )
+    repository.shift_running_totals(session, deltas, folded_buckets.name)
+    expected_pairs = recompute.expected_pairs
     stored_pair = exists().where(
-        pairs.c.company_id == recompute.expected_pairs.c.company_id,
-        pairs.c.cost_key == recompute.expected_pairs.c.cost_key,
+        pairs.c.company_id == expected_pairs.c.company_id,
+        pairs.c.cost_key == expected_pairs.c.cost_key,
     )
     tail_pair = exists().where(
-        deltas_table.c.company_id == recompute.expected_pairs.c.company_id,
-        deltas_table.c.cost_key == recompute.expected_pairs.c.cost_key,
+        deltas_table.c.company_id == expected_pairs.c.company_id,
+        deltas_table.c.cost_key == expected_pairs.c.cost_key,
     )
-    session.execute(delete(recompute.expected_pairs).where(~stored_pair, tail_pair))
+    session.execute(delete(expected_pairs).where(~stored_pair, tail_pair))
+    return tuple(
+        replace(item, stored=folded_buckets, name=buckets.name) if item.stored is buckets else item
+        for item in _CHECKS
+    )
 
 
 def check(session: Session, *, fix: bool) -> list[Mismatch]:
@@ -245,13 +284,13 @@ def check(session: Session, *, fix: bool) -> list[Mismatch]:
         # Everything into the totals first, so the repair rewrites them whole.
         fold.fold_all(session, lock=False)
     recompute.recompute(session)
-    if not fix:
-        _unapply_tail(session)
-    found = [mismatch for item in _CHECKS for mismatch in _mismatches(session, item)]
+    checks = _CHECKS if fix else _checks_with_tail(session)
+    found = [mismatch for item in checks for mismatch in _mismatches(session, item)]
     if fix and found:
         for item in _CHECKS:
             _rewrite(session, item)
     recompute.drop(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {folded_buckets.name}"))
     return sorted(found, key=lambda mismatch: (mismatch.table, mismatch.key))
 
 
