@@ -15,6 +15,11 @@ other, and one client POSTs fresh events in batches of 1,000:
   one `fold_all` (fold throughput), and a report is timed with that tail and
   again once it is folded (read latency, in-process, median of the windows).
 
+With --in-process there is no server: each batch is decoded, then stored in
+its own write transaction (`ingest.store` in `Database.write`, what a request
+does under the write lock), inline and tail, and the tail is folded at the
+end (`fold_all`); per batch: decoding, the write transaction, the fold.
+
 Two traffic orders: `time` (the last week, in time order with a few late
 events) and `random` (thirteen months, shuffled). Prints a Markdown table
 (docs/performance.md, "The write path: deltas and folding").
@@ -36,8 +41,11 @@ from bench.config import parse
 from bench.dataset import HISTORY_DAYS, EventStream, build_world
 from bench.load import Meta, obtain
 from bench.measure import say
+from tally.core.instants import utcnow
 from tally.db.engine import Database
+from tally.settings import get_settings
 from tally.usage import fold
+from tally.usage import ingest as ingest_module
 from tally.usage.models import UsageDelta
 
 ORDERS = ("time", "random")
@@ -57,6 +65,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--orders", nargs="+", choices=ORDERS, default=list(ORDERS))
     parser.add_argument("--windows", type=int, default=20, help="report windows timed")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="time the write transaction per batch in-process instead (no server)",
+    )
     return parser.parse_args(argv)
 
 
@@ -184,8 +197,93 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _store_all(database: Database, bodies: list[dict[str, Any]]) -> tuple[float, float]:
+    """Seconds decoding (no lock) and seconds in the write transaction, summed over batches."""
+    decoding = writing = 0.0
+    for body in bodies:
+        began = time.perf_counter()
+        parsed = ingest_module.parse(body)
+        middle = time.perf_counter()
+        database.write(
+            lambda session, parsed=parsed: ingest_module.store(session, parsed, utcnow())
+        )
+        decoding += middle - began
+        writing += time.perf_counter() - middle
+    return decoding, writing
+
+
+def _in_process(backend: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The write transaction alone, batch after batch, inline vs tail (+ its fold)."""
+    config = parse(["--sizes", str(args.size), "--backends", backend, "--seed", str(args.seed)])
+    place, meta, _ = obtain(config, args.size, backend)
+    rows = []
+    for mode in ("inline", "tail"):
+        work = backends.scratch_copy(place)
+        try:
+            with _environment(ENV[mode]):
+                get_settings.cache_clear()
+                database = Database(work.url)
+                try:
+                    for order in args.orders:
+                        prefix = f"p{mode[0]}-{order}-"
+                        events = events_in_order(meta, args.seed + 9, args.events, prefix, order)
+                        bodies = [
+                            {"events": events[at : at + ingest.BATCH]}
+                            for at in range(0, len(events), ingest.BATCH)
+                        ]
+                        decoding, writing = _store_all(database, bodies)
+                        began = time.perf_counter()
+                        moved = database.write(fold.fold_all)
+                        folding = time.perf_counter() - began
+                        row = {
+                            "backend": backend,
+                            "mode": mode,
+                            "order": order,
+                            "batches": len(bodies),
+                            "decode_ms": decoding / len(bodies) * 1e3,
+                            "write_ms": writing / len(bodies) * 1e3,
+                            "fold_ms": folding / len(bodies) * 1e3,
+                            "fold_rows": moved,
+                        }
+                        say(
+                            f"   {backend} {mode} {order}: write {row['write_ms']:.0f} ms/batch,"
+                            f" fold {row['fold_ms']:.0f} ms/batch"
+                        )
+                        rows.append(row)
+                finally:
+                    database.dispose()
+        finally:
+            get_settings.cache_clear()
+            backends.drop(work)
+    return rows
+
+
+def in_process_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| backend | order | mode | decode ms/batch | write txn ms/batch | fold ms/batch"
+        " | tail rows folded | write+fold vs inline |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    inline = {(r["backend"], r["order"]): r["write_ms"] for r in rows if r["mode"] == "inline"}
+    for row in rows:
+        total = row["write_ms"] + (row["fold_ms"] if row["mode"] == "tail" else 0.0)
+        base = inline.get((row["backend"], row["order"])) or total
+        lines.append(
+            f"| {row['backend']} | {row['order']} | {row['mode']} | {row['decode_ms']:.0f}"
+            f" | {row['write_ms']:.0f} | {row['fold_ms']:.0f} | {row['fold_rows']:,}"
+            f" | {total / base:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
+    if args.in_process:
+        found: list[dict[str, Any]] = []
+        for backend in args.backends:
+            found += _in_process(backend, args)
+        print(in_process_table(found))
+        return
     rows: list[dict[str, Any]] = []
     for backend in args.backends:
         for mode in MODES:

@@ -164,11 +164,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # (docs/series.md, "What the p99s measure").
         gc.freeze()
         yield
-        for task in (delivering, folding):
-            if task is not None:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+        if delivering is not None:
+            delivering.cancel()
+            with suppress(asyncio.CancelledError):
+                await delivering
+        if folding is not None:
+            # A flag, not a cancel: a fold in progress finishes first.
+            _app.state.folder.stop()
+            await folding
         if owned:
             db.dispose()
 

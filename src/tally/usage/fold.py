@@ -32,6 +32,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from anyio import to_thread
@@ -157,26 +158,37 @@ class Folder:
         self.rows = rows
         self.seconds = seconds
         self.folded = 0
+        self._stopping = asyncio.Event()
 
     def poll_seconds(self) -> float:
         return min(self.seconds, 0.25)
 
     async def run(self) -> None:
-        """Fold when due, until cancelled; a failed fold is logged and retried later."""
+        """Fold when due until `stop`; a failed fold is logged and retried later.
+
+        Stopped by a flag, not by cancelling the task: a fold already running
+        in its thread then finishes before `run` returns, so nothing writes
+        after the process's shutdown has waited for this task.
+        """
         last = time.monotonic()
-        while True:
-            await asyncio.sleep(self.poll_seconds())
+        while not self._stopping.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds())
+            if self._stopping.is_set():
+                return
             try:
                 size = await self.run_read(tail_size)
                 due = size >= self.rows or (size > 0 and time.monotonic() - last >= self.seconds)
                 if due:
                     self.folded += await self.run_write(fold)
                     last = time.monotonic()
-            except asyncio.CancelledError:
-                raise
             except Exception:  # a busy database: the next poll tries again
                 log.warning("folding the usage tail failed; retrying", exc_info=True)
                 last = time.monotonic()
+
+    def stop(self) -> None:
+        """Ask `run` to return after the fold in progress, if any."""
+        self._stopping.set()
 
 
 def background(database: Database, gate: WriteGate, settings: Settings) -> Folder:
