@@ -128,7 +128,9 @@ def _pick(
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
-    """(company, cost key) -> counters of everything before each instant, in order.
+    """(company, cost key) -> counters of everything before each instant, in order
+    (less the unfolded changes before the first instant's hour, the same for
+    every instant: only differences of these totals are meaningful).
 
     Per level, one seek per pair (its latest row before the first range's
     high) and one range scan (its rows up to the last range's high) give
@@ -160,7 +162,9 @@ def _totals(
     totals = {
         pair: _per_instant(per_level, picks, len(micros)) for pair, per_level in found.items()
     }
-    _add_tail(totals, repository.tail_rows(session, company_ids, hours[-1]), micros)
+    if hours[0] < hours[-1]:
+        tail = repository.tail_rows(session, company_ids, hours[0], hours[-1])
+        _add_tail(totals, tail, micros)
     partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)
@@ -181,7 +185,13 @@ def _add_tail(
     tail: repository.TailRows,
     micros: Sequence[int],
 ) -> None:
-    """Add to each instant's totals the unfolded changes of the hours before its hour."""
+    """Add to each instant's totals the unfolded changes of the hours from the first
+    instant's hour to its own.
+
+    Changes of earlier hours would add the same to every instant, and the
+    report only ever takes differences of these totals: they are left out,
+    so what is read is bounded by the window, not by the tail.
+    """
     for pair, hours in tail.items():
         cumulative = totals.get(pair)
         if cumulative is None:
