@@ -22,9 +22,10 @@ must see the totals and the tail of one moment:
   totals (`hold_off_folds`), so no fold commits between its statements;
   REPEATABLE READ readers (series, CSV, `tally verify`) need none.
 
-`Folder` runs `fold` in the background of every serving process (and in
-`tally worker`), whenever the tail holds TALLY_USAGE_FOLD_ROWS rows, and at
-least every TALLY_USAGE_FOLD_SECONDS while it is not empty.
+`Folder` runs `fold` in the background of every serving process (unless
+TALLY_USAGE_FOLDER=0), whenever the tail holds TALLY_USAGE_FOLD_ROWS rows,
+and at least every TALLY_USAGE_FOLD_SECONDS while it is not empty;
+`tally verify` folds first.
 """
 
 import asyncio
@@ -47,7 +48,7 @@ from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
 
 log = logging.getLogger("tally.usage.fold")
-# Any constant: the advisory lock key of folds (PostgreSQL), "tally fold" in ASCII.
+# The advisory lock key of folds (PostgreSQL): "tallyfol" in ASCII, any constant would do.
 FOLD_LOCK = 0x74616C6C79666F6C
 # The most tail rows one fold moves: bounds a fold's transaction.
 MAX_FOLD_ROWS = 200_000
