@@ -283,6 +283,9 @@ def check(session: Session, *, fix: bool) -> list[Mismatch]:
         _lock_writers(session)
         # Everything into the totals first, so the repair rewrites them whole.
         fold.fold_all(session, lock=False)
+    else:
+        # Totals and tail of one moment (nothing in a REPEATABLE READ snapshot).
+        fold.hold_off_folds(session)
     recompute.recompute(session)
     checks = _CHECKS if fix else _checks_with_tail(session)
     found = [mismatch for item in checks for mismatch in _mismatches(session, item)]
@@ -317,4 +320,5 @@ def run(database: Database, *, fix: bool) -> list[Mismatch]:
             # One snapshot for every statement, so concurrent ingestion cannot
             # show up as a mismatch (SQLite's read transaction is one already).
             session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            fold.mark_snapshot(session)
         return check(session, fix=fix)
