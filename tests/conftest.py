@@ -101,7 +101,10 @@ def db(request: pytest.FixtureRequest, migrated: Callable[[str], Database]) -> D
 
 @pytest.fixture
 def client(db: Database) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=db.url), database=db)
+    # No background folding: tests wipe the database between examples, which
+    # a fold committing meanwhile would race; tests fold where they choose
+    # (tests/usage/test_fold.py), and every read here adds the unfolded tail.
+    app = create_app(Settings(database_url=db.url, usage_folder=False), database=db)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 

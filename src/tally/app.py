@@ -41,6 +41,7 @@ from tally.plans.api import router as plans_router
 from tally.pricing.api import router as pricing_router
 from tally.reporting.api import router as reporting_router
 from tally.settings import Settings, get_settings
+from tally.usage import fold
 from tally.usage.api import router as usage_router
 from tally.web.api import router as web_router
 from tally.webhooks.api import router as webhooks_router
@@ -135,6 +136,15 @@ def _start_webhook_worker(
     return asyncio.create_task(worker.run(), name="webhook-worker")
 
 
+def _start_folder(app: FastAPI, settings: Settings, db: Database) -> "asyncio.Task[None] | None":
+    """The in-process folder of the usage tail, unless TALLY_USAGE_FOLDER=0."""
+    if not settings.usage_folder or settings.usage_fold_inline:
+        return None
+    folder = fold.background(db, app.state.write_gate, settings)
+    app.state.folder = folder
+    return asyncio.create_task(folder.run(), name="usage-folder")
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     owned = database is None
@@ -147,6 +157,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # thread costs memory (a malloc arena of its own).
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         delivering = _start_webhook_worker(_app, settings, db)
+        folding = _start_folder(_app, settings, db)
         # Everything alive at start-up (modules, the app, the pools) moves out of
         # the collector's reach: a full collection then walks only what requests
         # allocate, instead of adding ~60 ms to one request in forty
@@ -157,6 +168,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             delivering.cancel()
             with suppress(asyncio.CancelledError):
                 await delivering
+        if folding is not None:
+            # A flag, not a cancel: a fold in progress finishes first.
+            _app.state.folder.stop()
+            await folding
         if owned:
             db.dispose()
 

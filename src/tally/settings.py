@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     # How long a request may wait for the database's write admission, a worker
     # thread, a pooled connection or a lock before it gets 503 with Retry-After.
     write_wait_seconds: float = 10.0
+    # The unfolded tail of usage changes (docs/performance.md, "The write path:
+    # deltas and folding"). Every serving process folds it into the running
+    # totals in the background (unless usage_folder is false) when it holds
+    # usage_fold_rows rows, and at least every usage_fold_seconds while it is not empty.
+    usage_folder: bool = True
+    usage_fold_rows: PositiveInt = 20_000
+    usage_fold_seconds: PositiveFloat = 2.0
+    # Shift the running totals in each write's own transaction instead (the
+    # behaviour before the tail; for comparison).
+    usage_fold_inline: bool = False
     # No event may be dated earlier (issue 10): bounds what one late event costs.
     history_start: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tally.cli import app
 from tally.db.engine import Database
+from tally.usage import fold
 from tally.usage.verify import find_mismatches, repair
 from tests.factories import Api, event
 
@@ -23,8 +24,15 @@ WINDOWS = (
 
 
 @pytest.fixture
-def world(api: Api) -> dict[str, str]:
-    """Two companies, interviews over hours, days and months, a test event, voids."""
+def world(api: Api, db: Database) -> dict[str, str]:
+    """Two companies, interviews over hours, days and months, a test event, voids;
+    everything folded into the running totals (the tests corrupt those)."""
+    built = _world(api)
+    db.write(fold.fold_all)
+    return built
+
+
+def _world(api: Api) -> dict[str, str]:
     acme = api.company("Acme Corp", "minutes")
     globex = api.company("Globex", "credits")
     since = "2000-01-01T01:00:00Z"

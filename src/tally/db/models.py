@@ -5,7 +5,7 @@ from tally.companies.models import AtsIntegration, Company
 from tally.db.base import Base
 from tally.plans.models import Plan
 from tally.pricing.models import PricingRule
-from tally.usage.models import Interview, UsageBucket, UsageEvent, UsagePair
+from tally.usage.models import Interview, UsageBucket, UsageDelta, UsageEvent, UsagePair
 from tally.webhooks.models import (
     ThresholdCrossing,
     WebhookDelivery,
@@ -22,6 +22,7 @@ __all__ = [
     "PricingRule",
     "ThresholdCrossing",
     "UsageBucket",
+    "UsageDelta",
     "UsageEvent",
     "UsagePair",
     "WebhookDelivery",

@@ -191,3 +191,32 @@ def raw_sums(
 ) -> Iterator[Row]:
     """Sums of counted events in each (index, low, high) range; interviews on NULL cost keys."""
     return _rows(session, company_ids, ranges, _raw_statement)
+
+
+# The unfolded hourly changes of the companies in [low, high) (tally.usage.fold).
+_TAIL = (
+    "SELECT company_id, cost_key, hour_start, SUM(events), SUM(minutes), SUM(credits),"
+    " SUM(interviews) FROM usage_deltas WHERE company_id IN ({ids})"
+    " AND hour_start >= {m} AND hour_start < {m}"
+    " GROUP BY company_id, cost_key, hour_start"
+)
+
+# (company, cost key) -> its unfolded hours, in order, and their sums.
+TailRows = dict[tuple[uuid.UUID, str], list[tuple[int, tuple[int, int, int, int]]]]
+
+
+def tail_rows(session: Session, company_ids: Sequence[uuid.UUID], low: int, high: int) -> TailRows:
+    """Per pair of the companies, the sums of unfolded changes of each hour in [low, high)."""
+    driver = Driver(session)
+    found: TailRows = {}
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        keys = [driver.uuid(company_id) for company_id in part]
+        back = dict(zip(keys, part, strict=True))
+        text = _TAIL.format(ids=", ".join([driver.mark] * len(keys)), m=driver.mark)
+        for row in driver.fetchall(text, [*keys, low, high]):
+            sums = (int(row[3]), int(row[4]), int(row[5]), int(row[6]))
+            found.setdefault((back[row[0]], row[1]), []).append((int(row[2]), sums))
+    for hours in found.values():
+        hours.sort()
+    return found

@@ -1,8 +1,9 @@
 """Usage of companies between consecutive instants t0 < t1 < ... < tN, from the running totals.
 
 The total of counted events before any instant t is the running total at t's
-UTC hour (three seeks, tally.usage.buckets) plus the raw events in
-[floor_hour(t), t) when t is not a whole hour. A bucket [ti, ti+1) is the
+UTC hour (three seeks, tally.usage.buckets), plus the changes of earlier hours
+not yet folded into the totals (usage_deltas, tally.usage.fold), plus the raw
+events in [floor_hour(t), t) when t is not a whole hour. A bucket [ti, ti+1) is the
 difference of two such totals. All arithmetic is on integers (millionths),
 so buckets add up to the window, to the last digit, by construction.
 """
@@ -19,6 +20,7 @@ from tally.companies.repository import CompanyRef
 from tally.core.instants import to_micros
 from tally.reporting import repository
 from tally.reporting.results import CompanySeries, Sums, Usage
+from tally.usage import fold
 from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_hour, prefix_lookups
 
 # Companies x instants held in memory at once; a report is computed chunk by chunk.
@@ -37,6 +39,7 @@ def snapshot(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        fold.mark_snapshot(session)
 
 
 def ordered(companies: Sequence[CompanyRef]) -> list[CompanyRef]:
@@ -125,13 +128,17 @@ def _pick(
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
-    """(company, cost key) -> counters of everything before each instant, in order.
+    """(company, cost key) -> counters of everything before each instant, in order
+    (less the unfolded changes before the first instant's hour, the same for
+    every instant: only differences of these totals are meaningful).
 
     Per level, one seek per pair (its latest row before the first range's
     high) and one range scan (its rows up to the last range's high) give
     every row any range can pick; each range's latest row is then found in
     the pair's sorted rows.
     """
+    # Totals and tail of one moment: no fold may commit between the reads.
+    fold.hold_off_folds(session)
     hours = sorted({floor_hour(instant) for instant in micros})
     ranges, used = _seek_plan(hours)
     found: dict[tuple[uuid.UUID, str | None], list[dict[int, Counters]]] = {}
@@ -155,6 +162,9 @@ def _totals(
     totals = {
         pair: _per_instant(per_level, picks, len(micros)) for pair, per_level in found.items()
     }
+    if hours[0] < hours[-1]:
+        tail = repository.tail_rows(session, company_ids, hours[0], hours[-1])
+        _add_tail(totals, tail, micros)
     partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)
@@ -168,6 +178,36 @@ def _totals(
                 totals[pair] = [ZERO] * len(micros)
             _add(totals[pair], index, values)
     return totals
+
+
+def _add_tail(
+    totals: dict[tuple[uuid.UUID, str | None], list[Counters]],
+    tail: repository.TailRows,
+    micros: Sequence[int],
+) -> None:
+    """Add to each instant's totals the unfolded changes of the hours from the first
+    instant's hour to its own.
+
+    Changes of earlier hours would add the same to every instant, and the
+    report only ever takes differences of these totals: they are left out,
+    so what is read is bounded by the window, not by the tail.
+    """
+    for pair, hours in tail.items():
+        cumulative = totals.get(pair)
+        if cumulative is None:
+            cumulative = totals[pair] = [ZERO] * len(micros)
+        running = [0, 0, 0, 0]
+        at = 0
+        # Instants increase: one pass over the pair's hours.
+        for index, instant in enumerate(micros):
+            hour = floor_hour(instant)
+            while at < len(hours) and hours[at][0] < hour:
+                sums = hours[at][1]
+                for column in range(4):
+                    running[column] += sums[column]
+                at += 1
+            if any(running):
+                _add(cumulative, index, running)
 
 
 def _chunk_series(

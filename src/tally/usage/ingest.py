@@ -114,7 +114,7 @@ def _check_context(
 ) -> dict[uuid.UUID, str]:
     """Companies exist, nothing is too far in the future or before the start of
     history; returns billing systems."""
-    wanted = sorted({event.company_id for event in events if event is not None})
+    wanted = sorted({event.company_id for event in events if event is not None}, key=_uuid_order)
     billing = companies.existing_company_ids(session, wanted)
     latest = to_micros(now + FUTURE_SKEW)
     # The past bound caps what a late event costs: it shifts at most the later
@@ -315,6 +315,11 @@ def _interview_row(
     return (interview_id, company_id, is_test, first.event_id, first.at, first.cost_key)
 
 
+def _uuid_order(value: uuid.UUID) -> int:
+    """UUIDs in their own order, compared as ints (UUID.__lt__ runs in Python)."""
+    return value.int
+
+
 @dataclass
 class ParsedBatch:
     """A batch after the checks that need no database: one entry per event."""
@@ -324,7 +329,9 @@ class ParsedBatch:
 
     def company_ids(self) -> list[uuid.UUID]:
         """The companies the batch names, in lock order."""
-        return sorted({event.company_id for event in self.events if event is not None})
+        return sorted(
+            {event.company_id for event in self.events if event is not None}, key=_uuid_order
+        )
 
 
 def parse(body: Any) -> ParsedBatch:

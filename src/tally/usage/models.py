@@ -7,7 +7,7 @@ are integer microseconds since the epoch (see tally.core.instants).
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, SmallInteger, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tally.db.base import Base
@@ -92,3 +92,34 @@ class UsagePair(Base):
         Uuid, ForeignKey("companies.id"), primary_key=True
     )
     cost_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class UsageDelta(Base):
+    """Hourly changes not yet folded into usage_buckets: the append-only tail.
+
+    Each ingestion batch or void appends its sums per (company, cost key, UTC
+    hour) here, in its own transaction, instead of shifting running totals;
+    the folder (tally.usage.fold) moves them into usage_buckets and deletes
+    them; readers add what is still here (tally.reporting.service). The
+    integer key grows with every append, so new rows go to the table's tail
+    page. No foreign key: the rows come from events whose company was just
+    checked, and a key would cost every append a lookup.
+    """
+
+    __tablename__ = "usage_deltas"
+    __table_args__ = (
+        # A reader finds one company's unfolded hours by time.
+        Index(None, "company_id", "hour_start"),
+    )
+
+    # INTEGER on SQLite, so the key is the rowid and autoincrements.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    cost_key: Mapped[str] = mapped_column(String(64))
+    hour_start: Mapped[datetime] = mapped_column(UtcMicros)
+    events: Mapped[int] = mapped_column(BigInteger)
+    minutes: Mapped[int] = mapped_column(BigInteger)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    interviews: Mapped[int] = mapped_column(BigInteger)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from tally.companies.models import Company
 from tally.db.driver import Driver
+from tally.settings import get_settings
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import period
 from tally.usage.models import Interview, UsageBucket, UsageEvent
@@ -68,6 +69,10 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[offset : offset + size]
 
 
+# Set in a session's info once its transaction holds its companies' locks.
+COMPANIES_LOCKED = "tally.companies_locked"
+
+
 def lock_companies(session: Session, company_ids: Iterable[uuid.UUID]) -> None:
     """Lock the rows of the companies a write touches, until its transaction ends.
 
@@ -81,7 +86,10 @@ def lock_companies(session: Session, company_ids: Iterable[uuid.UUID]) -> None:
     inserts of rows referencing the company. SQLite already runs one
     writing transaction at a time (BEGIN IMMEDIATE).
     """
-    ids = sorted(set(company_ids))
+    ids = sorted(set(company_ids), key=lambda value: value.int)
+    # Reads in this transaction see totals no fold can change meanwhile
+    # (a fold takes these locks too; tally.usage.fold).
+    session.info[COMPANIES_LOCKED] = True
     if ids and session.get_bind().dialect.name == "postgresql":
         session.execute(
             select(companies.c.id)
@@ -187,34 +195,72 @@ def set_first_events(session: Session, rows: list[dict[str, Any]]) -> None:
 
 # Every later bucket of the same period takes the change too (running totals).
 _SHIFT_LATER = (
-    "UPDATE usage_buckets SET events = events + {m}, minutes = minutes + {m},"
+    "UPDATE {table} SET events = events + {m}, minutes = minutes + {m},"
     " credits = credits + {m}, interviews = interviews + {m}"
     " WHERE company_id = {m} AND cost_key = {m} AND granularity = {m}"
     " AND bucket_start >= {m} AND bucket_start < {m}"
 )
 # A bucket seen for the first time starts from the latest total before it.
 _ADD_MISSING = (
-    "INSERT INTO usage_buckets (company_id, cost_key, granularity, bucket_start,"
+    "INSERT INTO {table} (company_id, cost_key, granularity, bucket_start,"
     " events, minutes, credits, interviews)"
     " SELECT {m}, {m}, {m}, {m}, COALESCE(p.events, 0) + {m},"
     " COALESCE(p.minutes, 0) + {m}, COALESCE(p.credits, 0) + {m},"
     " COALESCE(p.interviews, 0) + {m}"
-    " FROM (SELECT 1 AS one) AS anchor LEFT JOIN usage_buckets p"
+    " FROM (SELECT 1 AS one) AS anchor LEFT JOIN {table} p"
     " ON p.company_id = {m} AND p.cost_key = {m} AND p.granularity = {m}"
-    " AND p.bucket_start = (SELECT MAX(q.bucket_start) FROM usage_buckets q"
+    " AND p.bucket_start = (SELECT MAX(q.bucket_start) FROM {table} q"
     " WHERE q.company_id = {m} AND q.cost_key = {m} AND q.granularity = {m}"
     " AND q.bucket_start >= {m} AND q.bucket_start < {m})"
-    " WHERE NOT EXISTS (SELECT 1 FROM usage_buckets e WHERE e.company_id = {m}"
+    " WHERE NOT EXISTS (SELECT 1 FROM {table} e WHERE e.company_id = {m}"
     " AND e.cost_key = {m} AND e.granularity = {m} AND e.bucket_start = {m})"
 )
 
 
 def apply_bucket_deltas(session: Session, deltas: BucketDeltas) -> None:
+    """Record the changes in the request's transaction: the one entry point for
+    ingestion, voids and the importer.
+
+    Appends one usage_deltas row per (company, cost key, hour) with a change,
+    in one executemany (tally.usage.fold moves them into the running totals
+    later; readers add them meanwhile). With TALLY_USAGE_FOLD_INLINE the
+    running totals are shifted here instead, as before the tail existed.
+    """
+    if get_settings().usage_fold_inline:
+        shift_running_totals(session, deltas)
+        return
+    rows = deltas.hour_rows()
+    if not rows:
+        return
+    driver = Driver(session)
+    driver.executemany(
+        driver.insert("usage_deltas", DELTA_COLUMNS),
+        [(driver.uuid(key[0]), key[1], key[2], *sums) for key, sums in rows],
+    )
+
+
+DELTA_COLUMNS = (
+    "company_id",
+    "cost_key",
+    "hour_start",
+    "events",
+    "minutes",
+    "credits",
+    "interviews",
+)
+
+
+def shift_running_totals(
+    session: Session, deltas: BucketDeltas, table: str = "usage_buckets"
+) -> None:
     """Add the changes to the running totals (see tally.usage.buckets).
+
+    `table` is usage_buckets, or `tally verify`'s recomputed copy (then the
+    pairs are left alone).
 
     First every existing row from the bucket to the end of its period takes
     the change; then each missing bucket is created from the total just
-    before it, oldest first, so a bucket created earlier in the same request
+    before it, oldest first, so a bucket created earlier in the same call
     is already the predecessor of a later one.
     """
     changes = deltas.changes()
@@ -229,8 +275,10 @@ def apply_bucket_deltas(session: Session, deltas: BucketDeltas) -> None:
         key = (company, cost_key, granularity)
         shifts.append((*sums, *key, start, high))
         inserts.append((*key, start, *sums, *key, *key, low, start, *key, start))
-    driver.executemany(_SHIFT_LATER.format(m=driver.mark), shifts)
-    driver.executemany(_ADD_MISSING.format(m=driver.mark), inserts)
+    driver.executemany(_SHIFT_LATER.format(m=driver.mark, table=table), shifts)
+    driver.executemany(_ADD_MISSING.format(m=driver.mark, table=table), inserts)
+    if table != "usage_buckets":
+        return
     driver.executemany(
         driver.insert("usage_pairs", ("company_id", "cost_key"), _PAIR_CONFLICT),
         [(driver.uuid(company_id), cost_key) for company_id, cost_key in deltas.pairs()],

@@ -6,16 +6,25 @@ the primary keys, so only rows that differ ever reach Python, and rewrites
 those rows when asked. Checked: every bucket row (running totals; a row
 whose totals are all zero counts as absent), every interview's first
 counted event, and that usage_pairs names every pair with usage (extra
-pairs are harmless: they add zeros).
+pairs are harmless: they add zeros). Changes not yet folded (usage_deltas,
+tally.usage.fold) are folded first, and a check takes whatever was appended
+since out of the recomputation, so they are checked too.
 """
 
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
+    MetaData,
+    SmallInteger,
+    String,
     Table,
+    Uuid,
     and_,
     delete,
     exists,
@@ -30,16 +39,19 @@ from sqlalchemy.orm import Session
 
 from tally.core.instants import format_instant, from_micros
 from tally.core.quantities import from_scaled
+from tally.db.driver import Driver
 from tally.db.engine import Database
 from tally.db.types import UtcMicros
-from tally.usage import recompute
+from tally.usage import fold, recompute, repository
+from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import DAY, HOUR, MONTH
-from tally.usage.models import UsagePair
+from tally.usage.models import UsageDelta, UsagePair
 from tally.usage.recompute import BUCKET_KEY, COUNTERS, FIRST, micros
 from tally.usage.repository import buckets, interviews
 
 Values = Mapping[Any, Any]
 pairs: Table = UsagePair.__table__  # type: ignore[assignment]
+deltas_table: Table = UsageDelta.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class _Check:
     describe: Callable[[Values], str]
     # Whether a stored row with no recomputed one is wrong: never, if not zero, always.
     extra: str
+    # The table named in a mismatch, when `stored` is a copy of it.
+    name: str = ""
 
     def same_key(self) -> ColumnElement[bool]:
         return and_(*(self.stored.c[name] == self.expected.c[name] for name in self.key))
@@ -164,7 +178,7 @@ def _mismatches(session: Session, check: _Check) -> list[Mismatch]:
         for row in session.execute(query).mappings():
             shown = [_side(check, row, prefix) for prefix in ("s_", "e_")]
             key = {name: row["k_" + name] for name in check.key}
-            found.append(Mismatch(check.stored.name, check.label(key), *shown))
+            found.append(Mismatch(check.name or check.stored.name, check.label(key), *shown))
     return found
 
 
@@ -184,27 +198,102 @@ def _rewrite(session: Session, check: _Check) -> None:
 
 
 def _lock_writers(session: Session) -> None:
-    """On PostgreSQL, hold off ingestion and voids until the repair commits.
+    """On PostgreSQL, hold off folds, ingestion and voids until the repair commits.
 
     Without it a batch committed between the recomputation and the rewrite
-    would have its changes overwritten. SQLite's BEGIN IMMEDIATE (a writing
-    transaction) already excludes every other writer.
+    would have its changes overwritten. The fold lock first (a fold that
+    holds it waits for no table lock of ours), then the tables in the order
+    writers write them. SQLite's BEGIN IMMEDIATE (a writing transaction)
+    already excludes every other writer.
     """
     if recompute.is_postgres(session):
-        tables = "usage_events, interviews, usage_buckets, usage_pairs"
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": fold.FOLD_LOCK})
+        tables = "usage_events, interviews, usage_buckets, usage_pairs, usage_deltas"
         session.execute(text(f"LOCK TABLE {tables} IN SHARE MODE"))
+
+
+_folded_meta = MetaData()
+# A check's copy of usage_buckets with the unfolded tail applied, as a fold would.
+folded_buckets = Table(
+    "tally_verify_folded",
+    _folded_meta,
+    Column("company_id", Uuid, primary_key=True),
+    Column("cost_key", String(64), primary_key=True),
+    Column("granularity", SmallInteger, primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True),
+    *(Column(name, BigInteger, nullable=False) for name in COUNTERS),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _tail_deltas(session: Session) -> BucketDeltas:
+    deltas = BucketDeltas()
+    rows = Driver(session).fetchall(
+        "SELECT company_id, cost_key, hour_start, SUM(events), SUM(minutes), SUM(credits),"
+        " SUM(interviews) FROM usage_deltas GROUP BY company_id, cost_key, hour_start",
+        [],
+    )
+    for company, cost_key, hour, *sums in rows:
+        company_id = uuid.UUID(hex=company) if isinstance(company, str) else company
+        deltas.add((company_id, cost_key, int(hour)), [int(value) for value in sums])
+    return deltas
+
+
+def _checks_with_tail(session: Session) -> tuple[_Check, ...]:
+    """The checks of a snapshot that still has unfolded changes (check only).
+
+    The recomputation counts every event; the stored totals lack what is
+    still in usage_deltas (readers add it). So the buckets are compared as a
+    fold would leave them: a temporary copy of usage_buckets with the tail
+    shifted in, exactly as tally.usage.fold does. A pair whose only usage is
+    in the tail is not in usage_pairs yet (its fold adds it).
+    """
+    deltas = _tail_deltas(session)
+    if not deltas.hours:
+        return _CHECKS
+    connection = session.connection()
+    folded_buckets.drop(connection, checkfirst=True)
+    folded_buckets.create(connection)
+    columns = [*BUCKET_KEY, *COUNTERS]
+    session.execute(
+        insert(folded_buckets).from_select(
+            columns, select(*(_plain(buckets.c[name]) for name in columns))
+        )
+    )
+    repository.shift_running_totals(session, deltas, folded_buckets.name)
+    expected_pairs = recompute.expected_pairs
+    stored_pair = exists().where(
+        pairs.c.company_id == expected_pairs.c.company_id,
+        pairs.c.cost_key == expected_pairs.c.cost_key,
+    )
+    tail_pair = exists().where(
+        deltas_table.c.company_id == expected_pairs.c.company_id,
+        deltas_table.c.cost_key == expected_pairs.c.cost_key,
+    )
+    session.execute(delete(expected_pairs).where(~stored_pair, tail_pair))
+    return tuple(
+        replace(item, stored=folded_buckets, name=buckets.name) if item.stored is buckets else item
+        for item in _CHECKS
+    )
 
 
 def check(session: Session, *, fix: bool) -> list[Mismatch]:
     """Every aggregate row that differs from a recomputation; with fix, rewrite them."""
     if fix:
         _lock_writers(session)
+        # Everything into the totals first, so the repair rewrites them whole.
+        fold.fold_all(session, lock=False)
+    else:
+        # Totals and tail of one moment (nothing in a REPEATABLE READ snapshot).
+        fold.hold_off_folds(session)
     recompute.recompute(session)
-    found = [mismatch for item in _CHECKS for mismatch in _mismatches(session, item)]
+    checks = _CHECKS if fix else _checks_with_tail(session)
+    found = [mismatch for item in checks for mismatch in _mismatches(session, item)]
     if fix and found:
         for item in _CHECKS:
             _rewrite(session, item)
     recompute.drop(session)
+    session.execute(text(f"DROP TABLE IF EXISTS {folded_buckets.name}"))
     return sorted(found, key=lambda mismatch: (mismatch.table, mismatch.key))
 
 
@@ -219,10 +308,17 @@ def repair(session: Session) -> int:
 
 
 def run(database: Database, *, fix: bool) -> list[Mismatch]:
-    """One consistent pass: a snapshot to check, or the write lock to repair."""
+    """One consistent pass: a snapshot to check, or the write lock to repair.
+
+    Either way the tail is folded first (a check folds in a transaction of
+    its own, then accounts for whatever was appended since).
+    """
+    if not fix:
+        database.write(fold.fold_all)
     with database.transaction(write=fix) as session:
         if not fix and recompute.is_postgres(session):
             # One snapshot for every statement, so concurrent ingestion cannot
             # show up as a mismatch (SQLite's read transaction is one already).
             session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            fold.mark_snapshot(session)
         return check(session, fix=fix)
