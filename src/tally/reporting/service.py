@@ -17,7 +17,7 @@ from itertools import pairwise
 from sqlalchemy.orm import Session
 
 from tally.companies.repository import CompanyRef
-from tally.core.instants import to_micros
+from tally.core.instants import MICROS_PER_DAY, MICROS_PER_HOUR, to_micros
 from tally.reporting import repository
 from tally.reporting.results import CompanySeries, Sums, Usage
 from tally.usage import fold
@@ -125,6 +125,45 @@ def _pick(
     return picked
 
 
+# The width of a level's bucket, to estimate how many rows a range scan reads
+# (a month is taken as 28 days: the estimate only picks a plan).
+BUCKET_MICROS = {HOUR: MICROS_PER_HOUR, DAY: MICROS_PER_DAY, MONTH: 28 * MICROS_PER_DAY}
+# Rows a range scan may read per pair for the price of one seek per range.
+ROWS_PER_SEEK = 4
+
+
+def _level_rows(
+    session: Session, company_ids: Sequence[uuid.UUID], level: int, wanted: list[tuple[int, int]]
+) -> repository.LevelRows:
+    """Per pair, the rows of this level from which each wanted range's latest row is picked.
+
+    Highs grow with the instants. Dense ranges (a series: one per bucket)
+    read best as one seek for the first range and one range scan to the
+    last high. Sparse ones (the two edges of a long window) read best as one
+    seek per range: a scan would read every row between the edges, a year
+    of hour rows for a one-year window.
+    """
+    highs = [high for _, high in wanted]
+    scanned = (max(highs) - min(highs)) // BUCKET_MICROS[level]
+    if scanned <= ROWS_PER_SEEK * len(wanted):
+        bounds = (min(low for low, _ in wanted), min(highs), max(highs))
+        return repository.level_rows(session, company_ids, level, bounds)
+    found: repository.LevelRows = {}
+    for low, high in sorted(wanted, key=lambda item: item[1]):
+        # (low, high, high): the seek of the latest row in [low, high), no scan.
+        for pair, (starts, values) in repository.level_rows(
+            session, company_ids, level, (low, high, high)
+        ).items():
+            into = found.setdefault(pair, ([], []))
+            into[0].extend(starts)
+            into[1].extend(values)
+    for pair, (starts, values) in found.items():
+        # Two ranges can pick the same row; _pick needs the rows in start order.
+        rows = sorted(set(zip(starts, values, strict=True)))
+        found[pair] = ([start for start, _ in rows], [value for _, value in rows])
+    return found
+
+
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
@@ -132,10 +171,9 @@ def _totals(
     (less the unfolded changes before the first instant's hour, the same for
     every instant: only differences of these totals are meaningful).
 
-    Per level, one seek per pair (its latest row before the first range's
-    high) and one range scan (its rows up to the last range's high) give
-    every row any range can pick; each range's latest row is then found in
-    the pair's sorted rows.
+    Per level, seeks and range scans (see _level_rows) give every row any
+    range can pick; each range's latest row is then found in the pair's
+    sorted rows.
     """
     # Totals and tail of one moment: no fold may commit between the reads.
     fold.hold_off_folds(session)
@@ -146,11 +184,7 @@ def _totals(
         wanted = ranges[level]
         if not wanted:
             continue
-        # Highs grow with the instants: rows before the first high matter
-        # only as the latest one (a seek), later ones all (a range scan).
-        highs = [high for _, high in wanted]
-        bounds = (min(low for low, _ in wanted), min(highs), max(highs))
-        rows = repository.level_rows(session, company_ids, level, bounds)
+        rows = _level_rows(session, company_ids, level, wanted)
         for pair, pair_rows in rows.items():
             per_level = found.get(pair)
             if per_level is None:
