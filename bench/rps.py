@@ -6,9 +6,12 @@ GIL and competes with the server for the same cores, so its absolute numbers
 are lower; the ratio of the two endpoints is what it is for.
 """
 
+import argparse
 import re
 import shutil
+import statistics
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -102,3 +105,90 @@ def measure(
             results[name] = _with_python(port, path, auth, seconds)
     results["ratio"] = results["q1"]["rps"] / results["healthz"]["rps"]
     return results
+
+
+QUERY_NAMES = ("Q1", "Q2", "Q3", "Q4")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rps",
+        description="Requests/s of /healthz and GET /billing/usage (Q1-Q4) on one server.",
+    )
+    add = parser.add_argument
+    add("--size", type=int, default=100_000, help="events in the history (built once, cached)")
+    add("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite"])
+    add("--queries", nargs="+", choices=QUERY_NAMES, default=["Q1"])
+    add("--seconds", type=float, default=10.0, help="duration of each measurement")
+    add("--workers", type=int, default=1, help="tally serve --workers")
+    add("--rounds", type=int, default=1, help="alternate /healthz and the queries this often")
+    add("--python-load", action="store_true", help="never use wrk")
+    add("--seed", type=int, default=7)
+    return parser
+
+
+def _one(wrk: str | None, port: int, path: str, key: str | None, seconds: float) -> float:
+    _warm(port, path, key)
+    found = (
+        _with_wrk(wrk, port, path, key, seconds) if wrk else _with_python(port, path, key, seconds)
+    )
+    if found["non_2xx"]:
+        raise RuntimeError(f"{path}: {found['non_2xx']} answers were not 2xx")
+    return float(found["rps"])
+
+
+def compare(
+    port: int, paths: dict[str, tuple[str, str]], seconds: float, rounds: int, python_load: bool
+) -> dict[str, Any]:
+    """Requests/s of /healthz and of each path, alternated `rounds` times; the medians."""
+    wrk = wrk_path(python_load)
+    rates: dict[str, list[float]] = {"healthz": []} | {name: [] for name in paths}
+    for _ in range(rounds):
+        rates["healthz"].append(_one(wrk, port, "/healthz", None, seconds))
+        for name, (path, key) in paths.items():
+            rates[name].append(_one(wrk, port, path, key, seconds))
+    medians = {name: statistics.median(found) for name, found in rates.items()}
+    return {
+        "tool": f"wrk -t{THREADS} -c{CONNECTIONS}" if wrk else "python (8 threads)",
+        "rps": medians,
+        "ratio": {name: medians[name] / medians["healthz"] for name in paths},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Imported here: the suite imports this module for `measure` alone.
+    from bench import config as options
+    from bench import queries, server
+    from bench.load import obtain
+    from tally.db.engine import Database
+
+    args = _parser().parse_args(argv)
+    config = options.parse(["--sizes", str(args.size), "--seed", str(args.seed)])
+    print("| backend | tool | /healthz req/s | query | req/s | ratio to /healthz |")
+    print("|---|---|---|---|---|---|")
+    for backend in args.backends:
+        place, meta, _ = obtain(config, args.size, backend)
+        database = Database(place.url)
+        try:
+            keys = server.create_keys(database, meta)
+        finally:
+            database.dispose()
+        paths = {}
+        for query in queries.QUERIES:
+            if query.name in args.queries:
+                window = queries.windows(meta, query, 1, args.seed)[0]
+                paths[query.name] = (queries.usage_path(window), keys.for_query(query.name))
+        with server.running(place.url, args.workers) as running:
+            found = compare(running.port, paths, args.seconds, args.rounds, args.python_load)
+        healthz = found["rps"]["healthz"]
+        for name in paths:
+            print(
+                f"| {backend} | {found['tool']} | {healthz:,.0f} | {name} "
+                f"| {found['rps'][name]:,.0f} | {found['ratio'][name]:.2f} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
