@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any
 
+import psutil  # type: ignore[import-untyped, unused-ignore]
+
 from bench.queries import Client
 
 CONNECTIONS = 8
@@ -127,31 +129,63 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one(wrk: str | None, port: int, path: str, key: str | None, seconds: float) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _one(
+    wrk: str | None, port: int, pid: int, path: str, key: str | None, seconds: float
+) -> tuple[float, float]:
+    """Requests/s, and the server's CPU milliseconds per request."""
     _warm(port, path, key)
+    cpu = _cpu_seconds(pid)
+    began = time.perf_counter()
     found = (
         _with_wrk(wrk, port, path, key, seconds) if wrk else _with_python(port, path, key, seconds)
     )
+    elapsed = time.perf_counter() - began
     if found["non_2xx"]:
         raise RuntimeError(f"{path}: {found['non_2xx']} answers were not 2xx")
-    return float(found["rps"])
+    requests = found["rps"] * elapsed
+    return float(found["rps"]), (_cpu_seconds(pid) - cpu) * 1000 / max(1.0, requests)
 
 
 def compare(
-    port: int, paths: dict[str, tuple[str, str]], seconds: float, rounds: int, python_load: bool
+    port: int,
+    pid: int,
+    paths: dict[str, tuple[str, str]],
+    seconds: float,
+    rounds: int,
+    python_load: bool,
 ) -> dict[str, Any]:
-    """Requests/s of /healthz and of each path, alternated `rounds` times; the medians."""
+    """Requests/s and server CPU per request of /healthz and each path, `rounds` times; medians.
+
+    On a busy machine requests/s swing with the other load; the server's own
+    CPU time per request (PostgreSQL's processes not included) swings less.
+    """
     wrk = wrk_path(python_load)
-    rates: dict[str, list[float]] = {"healthz": []} | {name: [] for name in paths}
+    targets: dict[str, tuple[str, str | None]] = {"healthz": ("/healthz", None), **paths}
+    rates: dict[str, list[float]] = {name: [] for name in targets}
+    costs: dict[str, list[float]] = {name: [] for name in targets}
     for _ in range(rounds):
-        rates["healthz"].append(_one(wrk, port, "/healthz", None, seconds))
-        for name, (path, key) in paths.items():
-            rates[name].append(_one(wrk, port, path, key, seconds))
-    medians = {name: statistics.median(found) for name, found in rates.items()}
+        for name, (path, key) in targets.items():
+            rate, cost = _one(wrk, port, pid, path, key, seconds)
+            rates[name].append(rate)
+            costs[name].append(cost)
+    rps = {name: statistics.median(found) for name, found in rates.items()}
+    cpu = {name: statistics.median(found) for name, found in costs.items()}
     return {
         "tool": f"wrk -t{THREADS} -c{CONNECTIONS}" if wrk else "python (8 threads)",
-        "rps": medians,
-        "ratio": {name: medians[name] / medians["healthz"] for name in paths},
+        "rps": rps,
+        "cpu_ms": cpu,
+        "ratio": {name: rps[name] / rps["healthz"] for name in paths},
+        "cpu_ratio": {name: cpu["healthz"] / cpu[name] for name in paths},
     }
 
 
@@ -164,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     config = options.parse(["--sizes", str(args.size), "--seed", str(args.seed)])
-    print("| backend | tool | /healthz req/s | query | req/s | ratio to /healthz |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| backend | /healthz req/s | query | req/s | ratio | /healthz CPU ms/req "
+        "| query CPU ms/req | CPU ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         place, meta, _ = obtain(config, args.size, backend)
         database = Database(place.url)
@@ -179,14 +216,23 @@ def main(argv: list[str] | None = None) -> int:
                 window = queries.windows(meta, query, 1, args.seed)[0]
                 paths[query.name] = (queries.usage_path(window), keys.for_query(query.name))
         with server.running(place.url, args.workers) as running:
-            found = compare(running.port, paths, args.seconds, args.rounds, args.python_load)
-        healthz = found["rps"]["healthz"]
+            found = compare(
+                running.port,
+                running.process.pid,
+                paths,
+                args.seconds,
+                args.rounds,
+                args.python_load,
+            )
+        rps, cpu = found["rps"], found["cpu_ms"]
         for name in paths:
             print(
-                f"| {backend} | {found['tool']} | {healthz:,.0f} | {name} "
-                f"| {found['rps'][name]:,.0f} | {found['ratio'][name]:.2f} |",
+                f"| {backend} | {rps['healthz']:,.0f} | {name} | {rps[name]:,.0f} "
+                f"| {found['ratio'][name]:.2f} | {cpu['healthz']:.2f} | {cpu[name]:.2f} "
+                f"| {found['cpu_ratio'][name]:.2f} |",
                 flush=True,
             )
+        print(f"({found['tool']}, {args.seconds:g} s per run, median of {args.rounds})")
     return 0
 
 
