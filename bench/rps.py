@@ -6,12 +6,17 @@ GIL and competes with the server for the same cores, so its absolute numbers
 are lower; the ratio of the two endpoints is what it is for.
 """
 
+import argparse
 import re
 import shutil
+import statistics
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
+
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from bench.queries import Client
 
@@ -102,3 +107,134 @@ def measure(
             results[name] = _with_python(port, path, auth, seconds)
     results["ratio"] = results["q1"]["rps"] / results["healthz"]["rps"]
     return results
+
+
+QUERY_NAMES = ("Q1", "Q2", "Q3", "Q4")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rps",
+        description="Requests/s of /healthz and GET /billing/usage (Q1-Q4) on one server.",
+    )
+    add = parser.add_argument
+    add("--size", type=int, default=100_000, help="events in the history (built once, cached)")
+    add("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite"])
+    add("--queries", nargs="+", choices=QUERY_NAMES, default=["Q1"])
+    add("--seconds", type=float, default=10.0, help="duration of each measurement")
+    add("--workers", type=int, default=1, help="tally serve --workers")
+    add("--rounds", type=int, default=1, help="alternate /healthz and the queries this often")
+    add("--python-load", action="store_true", help="never use wrk")
+    add("--seed", type=int, default=7)
+    return parser
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _one(
+    wrk: str | None, port: int, pid: int, path: str, key: str | None, seconds: float
+) -> tuple[float, float]:
+    """Requests/s, and the server's CPU milliseconds per request."""
+    _warm(port, path, key)
+    cpu = _cpu_seconds(pid)
+    began = time.perf_counter()
+    found = (
+        _with_wrk(wrk, port, path, key, seconds) if wrk else _with_python(port, path, key, seconds)
+    )
+    elapsed = time.perf_counter() - began
+    if found["non_2xx"]:
+        raise RuntimeError(f"{path}: {found['non_2xx']} answers were not 2xx")
+    requests = found["rps"] * elapsed
+    return float(found["rps"]), (_cpu_seconds(pid) - cpu) * 1000 / max(1.0, requests)
+
+
+def compare(
+    port: int,
+    pid: int,
+    paths: dict[str, tuple[str, str]],
+    seconds: float,
+    rounds: int,
+    python_load: bool,
+) -> dict[str, Any]:
+    """Requests/s and server CPU per request of /healthz and each path, `rounds` times; medians.
+
+    On a busy machine requests/s swing with the other load; the server's own
+    CPU time per request (PostgreSQL's processes not included) swings less.
+    """
+    wrk = wrk_path(python_load)
+    targets: dict[str, tuple[str, str | None]] = {"healthz": ("/healthz", None), **paths}
+    rates: dict[str, list[float]] = {name: [] for name in targets}
+    costs: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (path, key) in targets.items():
+            rate, cost = _one(wrk, port, pid, path, key, seconds)
+            rates[name].append(rate)
+            costs[name].append(cost)
+    rps = {name: statistics.median(found) for name, found in rates.items()}
+    cpu = {name: statistics.median(found) for name, found in costs.items()}
+    return {
+        "tool": f"wrk -t{THREADS} -c{CONNECTIONS}" if wrk else "python (8 threads)",
+        "rps": rps,
+        "cpu_ms": cpu,
+        "ratio": {name: rps[name] / rps["healthz"] for name in paths},
+        "cpu_ratio": {name: cpu["healthz"] / cpu[name] for name in paths},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Imported here: the suite imports this module for `measure` alone.
+    from bench import config as options
+    from bench import queries, server
+    from bench.load import obtain
+    from tally.db.engine import Database
+
+    args = _parser().parse_args(argv)
+    config = options.parse(["--sizes", str(args.size), "--seed", str(args.seed)])
+    print(
+        "| backend | /healthz req/s | query | req/s | ratio | /healthz CPU ms/req "
+        "| query CPU ms/req | CPU ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for backend in args.backends:
+        place, meta, _ = obtain(config, args.size, backend)
+        database = Database(place.url)
+        try:
+            keys = server.create_keys(database, meta)
+        finally:
+            database.dispose()
+        paths = {}
+        for query in queries.QUERIES:
+            if query.name in args.queries:
+                window = queries.windows(meta, query, 1, args.seed)[0]
+                paths[query.name] = (queries.usage_path(window), keys.for_query(query.name))
+        with server.running(place.url, args.workers) as running:
+            found = compare(
+                running.port,
+                running.process.pid,
+                paths,
+                args.seconds,
+                args.rounds,
+                args.python_load,
+            )
+        rps, cpu = found["rps"], found["cpu_ms"]
+        for name in paths:
+            print(
+                f"| {backend} | {rps['healthz']:,.0f} | {name} | {rps[name]:,.0f} "
+                f"| {found['ratio'][name]:.2f} | {cpu['healthz']:.2f} | {cpu[name]:.2f} "
+                f"| {found['cpu_ratio'][name]:.2f} |",
+                flush=True,
+            )
+        print(f"({found['tool']}, {args.seconds:g} s per run, median of {args.rounds})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

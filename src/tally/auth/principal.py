@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from tally.auth.scopes import KeyKind, Scope
+from tally.companies.repository import CompanyRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,3 +14,7 @@ class Principal:
     scopes: frozenset[Scope]
     company_id: uuid.UUID | None
     ats_integration_id: uuid.UUID | None
+    # The companies the key is tied to, read with the key itself: its company
+    # (a company key) or its integration's (an ATS key); none for a platform
+    # key. None when they were not read (tally.auth.tenancy then reads them).
+    companies: tuple[CompanyRef, ...] | None = None

@@ -8,7 +8,7 @@ nothing about which keys exist.
 import ipaddress
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from tally.auth import keys, repository
 from tally.auth.principal import Principal
@@ -40,22 +40,28 @@ def _usable(key: KeyRecord, client_ip: str | None, now: datetime) -> bool:
 
 
 def authenticate(
-    session: Session, raw_key: str | None, client_ip: str | None, now: datetime
+    connection: Connection, raw_key: str | None, client_ip: str | None, now: datetime
 ) -> tuple[Principal, KeyRecord]:
-    """The principal of a valid key; InvalidApiKey for anything else."""
+    """The principal of a valid key, with its companies; InvalidApiKey for anything else.
+
+    One statement reads the key and the companies it is tied to (its
+    tenancy, tally.auth.tenancy), so a read needs no second lookup.
+    """
     if raw_key is None or not keys.is_well_formed(raw_key):
         raise InvalidApiKey(INVALID_KEY_MESSAGE)
     # By the digest of the whole key: the same work whether or not any key
     # shares this one's lookup id (tally.auth.keys).
-    key = repository.find_by_digest(session, keys.hash_key(raw_key))
-    if key is None or not _usable(key, client_ip, now):
+    found = repository.find_with_companies(connection, keys.hash_key(raw_key))
+    if found is None or not _usable(found[0], client_ip, now):
         raise InvalidApiKey(INVALID_KEY_MESSAGE)
+    key, companies = found
     principal = Principal(
         key_id=key.id,
         kind=KeyKind(key.kind),
         scopes=frozenset(Scope(scope) for scope in key.scopes),
         company_id=key.company_id,
         ats_integration_id=key.ats_integration_id,
+        companies=companies,
     )
     return principal, key
 

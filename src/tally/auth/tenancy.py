@@ -26,14 +26,25 @@ def visible_companies(
     ignored). An ATS key sees the companies its integration manages; asking
     for any other id is 403 whether or not that company exists, so an ATS
     cannot probe for companies. A platform key sees every company.
+
+    A company or ATS key's companies come with the principal when
+    authentication read them with the key (one statement,
+    tally.auth.service.authenticate); they are read here otherwise.
     """
     if principal.kind is KeyKind.COMPANY:
         assert principal.company_id is not None
+        if principal.companies is not None:
+            own_refs = principal.companies
+            return [company for company in own_refs if company.id == principal.company_id]
         own = repository.company_ref(session, principal.company_id)
         return [own] if own is not None else []
     if principal.kind is KeyKind.ATS:
         assert principal.ats_integration_id is not None
-        managed = repository.company_refs_of_ats(session, principal.ats_integration_id)
+        managed = (
+            list(principal.companies)
+            if principal.companies is not None
+            else repository.company_refs_of_ats(session, principal.ats_integration_id)
+        )
         if requested is None:
             return managed
         chosen = [company for company in managed if company.id == requested]

@@ -1,10 +1,11 @@
-"""Routes: GET /billing/usage/series and GET /billing/usage.csv (SPEC sections 6 and 7)."""
+"""Routes: GET /billing/usage, /billing/usage/series and /billing/usage.csv (SPEC 2, 6, 7)."""
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from starlette.responses import StreamingResponse
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response, StreamingResponse
 
 from tally.auth.tenancy import visible_companies
 from tally.companies.repository import CompanyRef
@@ -16,7 +17,10 @@ from tally.deps import DbSession, UsageReader, get_database
 from tally.reporting import csv_export, service
 from tally.reporting.schemas import UsageSeries
 from tally.reporting.series import GRANULARITIES, SeriesPlan, plan, series_json
+from tally.reporting.usage import usage_report
+from tally.reporting.views import success_json
 from tally.usage.api import resolve_window
+from tally.usage.schemas import UsageReport
 
 # Unknown and repeated query parameters are refused app-wide (tally.core.http.strict_query).
 router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
@@ -31,6 +35,33 @@ TimeZone = Annotated[
 
 def _granularity(description: str) -> Any:
     return Query(description=description, json_schema_extra={"enum": list(GRANULARITIES)})
+
+
+@router.get("/billing/usage", response_model=Envelope[UsageReport])
+async def get_usage(
+    request: Request,
+    principal: UsageReader,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    company_id: CompanyIdQuery = None,
+) -> Response:
+    """Usage per company and cost key over [start, end)."""
+    # The key, its rate limits and its companies were settled on the event
+    # loop (tally.deps._authenticate); the query is checked there too. What
+    # reads the usage, and the encoding of the answer, then run in one
+    # worker thread: one hop per request.
+    window = resolve_window(start, end, utcnow())
+    requested = parse_uuid(company_id, "companyId") if company_id is not None else None
+    # Not a dependency: a synchronous one would run in a worker thread of its own.
+    database = get_database(request)
+
+    def answer() -> bytes:
+        with database.transaction(write=False) as session:
+            companies = visible_companies(session, principal, requested)
+            data = usage_report(session, companies, *window)
+        return success_json(data)
+
+    return Response(await to_thread.run_sync(answer), media_type="application/json")
 
 
 def _resolve(

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import simplejson
+
 from tally.companies.repository import CompanyRef
+from tally.core.instants import format_instant, utcnow
 from tally.core.quantities import from_scaled as _from_scaled
 from tally.reporting.results import Usage
 
@@ -75,3 +78,22 @@ class Across:
             "totalInterviews": self.interviews,
             "breakdownByCostKey": breakdown,
         }
+
+
+def success_json(data: dict[str, Any]) -> bytes:
+    """The success envelope around `data`, encoded, byte for byte as EnvelopeResponse writes it.
+
+    For a `data` already in wire form (plain dicts, lists, str, int and
+    Decimal): no envelope model is built, validated and dumped again, and the
+    encoding can run in the worker thread that computed the data.
+    """
+    envelope = {
+        "success": True,
+        "data": data,
+        "error": None,
+        "timestamp": format_instant(utcnow().replace(microsecond=0)),
+    }
+    encoded: str = simplejson.dumps(
+        envelope, use_decimal=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return encoded.encode("utf-8")

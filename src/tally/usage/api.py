@@ -1,4 +1,4 @@
-"""Routes: ingestion, voids and GET /billing/usage."""
+"""Routes: ingestion and voids (GET /billing/usage is in tally.reporting.api)."""
 
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.orm import Session
 
-from tally.auth.tenancy import visible_companies
 from tally.core.envelope import (
     AUTHENTICATED,
     WITH_BODY,
@@ -15,18 +14,9 @@ from tally.core.envelope import (
     error_responses,
     success,
 )
-from tally.core.http import (
-    CompanyIdQuery,
-    EndQuery,
-    StartQuery,
-    check_json_content_type,
-    parse_json,
-    parse_uuid,
-)
+from tally.core.http import check_json_content_type, parse_json
 from tally.core.instants import OUT_OF_RANGE, InstantError, parse_instant, utcnow
 from tally.deps import (
-    DbSession,
-    UsageReader,
     UsageWriter,
     get_database,
     get_settings_dep,
@@ -35,9 +25,8 @@ from tally.deps import (
 )
 from tally.errors import InvalidDateRange, ValidationFailed
 from tally.observability.metrics import record_ingest_on_commit
-from tally.reporting.usage import usage_report
 from tally.usage import ingest
-from tally.usage.schemas import ID_PATTERN, EventBatchIn, IngestResult, UsageReport, VoidResult
+from tally.usage.schemas import ID_PATTERN, EventBatchIn, IngestResult, VoidResult
 
 router = APIRouter(tags=["usage"], responses=error_responses(*AUTHENTICATED))
 DEFAULT_WINDOW = timedelta(days=30)
@@ -64,21 +53,6 @@ def resolve_window(start: str | None, end: str | None, now: datetime) -> tuple[d
     if resolved_start >= resolved_end:
         raise InvalidDateRange("start must be before end")
     return resolved_start, resolved_end
-
-
-@router.get("/billing/usage", response_model=Envelope[UsageReport])
-def get_usage(
-    principal: UsageReader,
-    session: DbSession,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    company_id: CompanyIdQuery = None,
-) -> EnvelopeResponse:
-    """Usage per company and cost key over [start, end)."""
-    window = resolve_window(start, end, utcnow())
-    requested = parse_uuid(company_id, "companyId") if company_id is not None else None
-    companies = visible_companies(session, principal, requested)
-    return success(usage_report(session, companies, *window))
 
 
 async def _parsed_batch(_principal: UsageWriter, request: Request) -> ingest.ParsedBatch:
