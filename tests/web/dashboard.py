@@ -147,3 +147,36 @@ def screenshots(tab: Tab, name: str) -> None:
 
 def session_storage(tab: Tab) -> dict[str, str]:
     return dict(tab.page.evaluate("({...sessionStorage})"))
+
+
+def wait_trends(tab: Tab) -> None:
+    """Wait until every drawn row of the companies table has its trend line."""
+    tab.page.wait_for_function(
+        """() => (document.body.dataset.trendsPending ?? "0") === "0"
+            && !document.querySelector('#company-table svg.spark:not([data-values])')"""
+    )
+
+
+def series_requests(tab: Tab) -> list[dict[str, str]]:
+    """The query of every request the page made for a series, in order."""
+    return [
+        {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+        for url in tab.requests
+        if urlsplit(url).path == "/billing/usage/series"
+    ]
+
+
+def assert_trends_match_series(tab: Tab, key: str) -> int:
+    """Each drawn row's trend line is its company's buckets in GET /billing/usage/series."""
+    series = api(tab.site, "/billing/usage/series", key, **shown_params(tab))
+    by_id = {company["companyId"]: company for company in series["companies"]}
+    lines = tab.page.locator("#company-table tbody tr")
+    drawn = 0
+    for i in range(lines.count()):
+        row = lines.nth(i)
+        company = by_id[row.get_attribute("data-company-id") or ""]
+        field = "totalCreditsUsed" if company["billingSystem"] == "credits" else "totalMinutesUsed"
+        values = row.locator("svg.spark").get_attribute("data-values") or ""
+        assert [Decimal(v) for v in values.split()] == [b[field] for b in company["buckets"]]
+        drawn += 1
+    return drawn

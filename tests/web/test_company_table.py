@@ -7,7 +7,14 @@ change what the platform key of tests/web/test_dashboard.py sees.
 import pytest
 
 from tests.web.conftest import Tab
-from tests.web.dashboard import assert_accessible, sign_in
+from tests.web.dashboard import (
+    assert_accessible,
+    assert_trends_match_series,
+    change,
+    series_requests,
+    sign_in,
+    wait_trends,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -30,11 +37,24 @@ def test_a_large_scope_draws_the_first_rows_and_the_rest_on_request(tab: Tab) ->
         "/admin/api-keys",
         {"name": "web", "kind": "ats", "atsIntegrationId": ats["id"], "scopes": ["read:billing"]},
     )
-    sign_in(tab, created["key"])
+    key = created["key"]
+    sign_in(tab, key)
+    wait_trends(tab)
     rows = page.locator("#company-table tbody tr th a")
 
     assert page.inner_text("#scope-title") == f"All companies ({COMPANIES})"
     assert rows.all_inner_texts() == names[:ROWS]
+    assert assert_trends_match_series(tab, key) == ROWS
+    # The chart's series without any company's buckets, then the drawn rows' trend lines.
+    first = series_requests(tab)
+    assert [r["companySeries"] for r in first[:1]] == ["none"]
+    assert len(first) == 2
+    assert len(first[1]["companySeries"].split(",")) == ROWS
+    # A new view asks for the drawn rows' trend lines with its chart: one series request.
+    change(tab, "#granularity", "week")
+    wait_trends(tab)
+    assert series_requests(tab)[2:] == [first[1] | {"granularity": "week"}]
+    assert assert_trends_match_series(tab, key) == ROWS
     assert page.is_visible("#companies-more")
     assert page.inner_text("#companies-count") == f"Showing {ROWS} of {COMPANIES} companies."
     assert_accessible(tab)
@@ -50,4 +70,11 @@ def test_a_large_scope_draws_the_first_rows_and_the_rest_on_request(tab: Tab) ->
     page.get_by_role("button", name="Show all").click()
     assert rows.all_inner_texts() == names[::-1]
     assert page.is_hidden("#companies-more")
+    wait_trends(tab)
+    assert assert_trends_match_series(tab, key) == COMPANIES
+    # The filter, the sort and "Show all" asked only for the trend lines not yet there.
+    later = [r["companySeries"].split(",") for r in series_requests(tab)[3:]]
+    ids = [company_id for listed in later for company_id in listed]
+    assert len(set(ids)) == len(ids) == COMPANIES - ROWS
+    assert set(ids).isdisjoint(first[1]["companySeries"].split(","))
     assert tab.errors == []

@@ -17,14 +17,17 @@ from tests.web.dashboard import (
     assert_chart_matches_series,
     assert_csv_matches_api,
     assert_numbers_match_api,
+    assert_trends_match_series,
     change,
     loads,
     screenshots,
+    series_requests,
     session_storage,
     shown_params,
     sign_in,
     title_of,
     wait_loaded,
+    wait_trends,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -152,6 +155,8 @@ def test_platform_key_sees_every_company_in_both_units(tab: Tab) -> None:
     usage = assert_numbers_match_api(tab, key)
     assert {"totalMinutesUsed", "totalCreditsUsed"} <= set(usage)
     assert page.locator("#company-table tbody tr").count() == len(usage["companies"]) >= 12
+    wait_trends(tab)
+    assert assert_trends_match_series(tab, key) == len(usage["companies"])
     assert page.is_visible("#unit")
     assert "minutes" in (page.locator("#chart").get_attribute("aria-label") or "")
     change(tab, "#unit", "credits")
@@ -178,6 +183,17 @@ def test_platform_key_sees_every_company_in_both_units(tab: Tab) -> None:
     assert (params["start"], params["end"]) == ("2026-02-26T23:00:00Z", "2026-03-02T23:00:00Z")
     assert assert_chart_matches_series(tab, key) == 4
     assert_numbers_match_api(tab, key)
+    wait_trends(tab)
+    assert assert_trends_match_series(tab, key) == len(usage["companies"])
+    # Never every company's buckets: the chart's answer lists none or the drawn rows.
+    asked = [r.get("companySeries", "all") for r in series_requests(tab)]
+    assert "all" not in asked
+    assert asked[0] == "none"
+    drawn = ",".join(usage["companies"][i]["companyId"] for i in range(len(usage["companies"])))
+    assert set(asked[1:]) == {drawn}
+    # Exactly one usage and one series request per view after the first.
+    usage_asked = [u for u in tab.requests if urlsplit(u).path == "/billing/usage"]
+    assert len(usage_asked) == len(asked) - 1
     assert tab.errors == []
 
 

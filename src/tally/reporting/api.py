@@ -1,6 +1,7 @@
 """Routes: GET /billing/usage, /billing/usage/series and /billing/usage.csv (SPEC 2, 6, 7)."""
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -16,7 +17,17 @@ from tally.db.engine import Database
 from tally.deps import DbSession, UsageReader, get_database
 from tally.reporting import csv_export, service
 from tally.reporting.schemas import UsageSeries
-from tally.reporting.series import GRANULARITIES, SeriesPlan, plan, series_json
+from tally.reporting.series import (
+    COMPANY_SERIES,
+    GRANULARITIES,
+    MAX_LISTED,
+    SELECTION_PATTERN,
+    SeriesPlan,
+    check_selection,
+    company_selection,
+    plan,
+    series_json,
+)
 from tally.reporting.usage import usage_report
 from tally.reporting.views import success_json
 from tally.usage.api import resolve_window
@@ -106,13 +117,28 @@ def get_series(
     company_id: CompanyIdQuery = None,
     granularity: Annotated[OptionalQuery, _granularity("hour, day (default), week, month")] = None,
     time_zone: TimeZone = None,
+    company_series: Annotated[
+        OptionalQuery,
+        Query(
+            alias=COMPANY_SERIES,
+            description=(
+                "whose buckets `companies` lists: all (default), none, or 1 to "
+                f"{MAX_LISTED} comma-separated company ids in the key's reach; "
+                "the top-level buckets always cover every company"
+            ),
+            json_schema_extra={"pattern": SELECTION_PATTERN},
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Usage per bucket of the time zone's calendar over [start, end)."""
     day = "day" if granularity is None else granularity
     params = (start, end, company_id, day, time_zone)
+    selected = company_selection(company_series)
     companies, request = _resolve(principal, session, params)
+    check_selection(selected, companies)
+    produce = partial(series_json, selected=selected)
     return StreamingResponse(
-        _stream(database, series_json, companies, request), media_type="application/json"
+        _stream(database, produce, companies, request), media_type="application/json"
     )
 
 

@@ -4,7 +4,9 @@ A report is produced chunk by chunk (of companies for the JSON, of buckets
 for the CSV), so memory stays flat in the number of rows.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+import re
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 from tally.companies.repository import CompanyRef
 from tally.core.calendar import Bucket, CalendarError, Granularity, buckets, zone
 from tally.core.instants import format_instant, utcnow
-from tally.errors import ValidationFailed
+from tally.errors import CompanyNotAccessible, ValidationFailed
 from tally.reporting import service
 from tally.reporting.results import CompanySeries
 from tally.reporting.views import Across, company_totals
@@ -23,6 +25,11 @@ from tally.reporting.views import Across, company_totals
 # Told how many more units of work are done (companies, or buckets for the CSV).
 Progress = Callable[[int], None]
 GRANULARITIES = tuple(granularity.value for granularity in Granularity)
+# `companySeries`: whose buckets the series lists (an extension of SPEC section 6).
+COMPANY_SERIES = "companySeries"
+MAX_LISTED = 100
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+SELECTION_PATTERN = f"^(all|none|{_UUID}(,{_UUID}){{0,{MAX_LISTED - 1}}})$"
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,43 @@ def plan(
     return SeriesPlan(start, end, chosen, name, cut)
 
 
+_SELECTION = re.compile(SELECTION_PATTERN)
+
+
+def company_selection(value: str | None) -> frozenset[uuid.UUID] | None:
+    """The companies whose buckets a series lists: None for every one (the default).
+
+    `all` (or no value) lists every company, `none` none, and a comma-separated
+    list of 1 to MAX_LISTED company ids exactly those. The top-level `buckets`
+    always cover every company in scope.
+    """
+    if value is None or value == "all":
+        return None
+    if value == "none":
+        return frozenset()
+    if _SELECTION.fullmatch(value) is None:
+        raise ValidationFailed.field(
+            COMPANY_SERIES,
+            f"must be all, none, or 1 to {MAX_LISTED} comma-separated company ids (UUIDs)",
+        )
+    ids = [uuid.UUID(part) for part in value.split(",")]
+    chosen = frozenset(ids)
+    if len(chosen) != len(ids):
+        raise ValidationFailed.field(COMPANY_SERIES, "names a company more than once")
+    return chosen
+
+
+def check_selection(
+    selected: frozenset[uuid.UUID] | None, companies: Collection[CompanyRef]
+) -> None:
+    """403 COMPANY_NOT_ACCESSIBLE when `companySeries` names a company outside the answer."""
+    if selected and not selected <= {company.id for company in companies}:
+        raise CompanyNotAccessible(
+            f"{COMPANY_SERIES}: a company is not accessible with this key",
+            details={"field": COMPANY_SERIES},
+        )
+
+
 def dumps(value: Any) -> str:
     """JSON exactly as the envelope writes it (decimals exact, compact)."""
     return simplejson.dumps(
@@ -86,11 +130,13 @@ def series_json(
     request: SeriesPlan,
     progress: Progress | None = None,
     envelope: bool = True,
+    selected: frozenset[uuid.UUID] | None = None,
 ) -> Iterator[str]:
     """The whole envelope of GET /billing/usage/series, one company at a time.
 
     `progress` is told each company done (len(companies) in all); without
-    `envelope`, only its `data`.
+    `envelope`, only its `data`; with `selected` (company_selection), only
+    those companies' entries (the top-level buckets still sum every company).
     """
     ordered = service.ordered(companies)
     across = [Across(ordered) for _ in request.buckets]
@@ -110,10 +156,13 @@ def series_json(
         {"start": format_instant(bucket.start), "end": format_instant(bucket.end)}
         for bucket in request.buckets
     ]
-    for position, item in enumerate(service.series(session, ordered, request.instants)):
+    listed = 0
+    for item in service.series(session, ordered, request.instants):
         for bucket_across, usage in zip(across, item.usage, strict=True):
             bucket_across.add(item.company, usage)
-        yield ("," if position else "") + dumps(_company(item, edges))
+        if selected is None or item.company.id in selected:
+            yield ("," if listed else "") + dumps(_company(item, edges))
+            listed += 1
         if progress is not None:
             progress(1)
     top = [edge | total.fields() for edge, total in zip(edges, across, strict=True)]

@@ -3,7 +3,7 @@
 import { ApiError, explain, getCsv, getData, keyStore } from "./api.js";
 import { $, el } from "./dom.js";
 import {
-  COMPANY_ROWS, renderAllowance, renderBreakdown, renderCompanies, renderTotals, unitsOf,
+  COMPANY_ROWS, TREND_LIST, renderAllowance, renderBreakdown, renderCompanies, renderTotals, unitsOf,
 } from "./render.js";
 import { destroyChart, drawChart } from "./usage-chart.js";
 import {
@@ -15,9 +15,13 @@ const DEFAULTS = { period: "30d", granularity: "day", sort: "name", dir: "asc" }
 
 let loads = 0; // how many views were drawn: tests and the benchmark wait on it
 let current = 0; // the latest load; answers of older ones are dropped
-let shown = null; // what the page shows: {usage, series, plans, view, params}
+let shown = null; // what the page shows: {usage, series, trends, asked, plans, view, params}
 const allowances = new Map(); // companyId ("" = every company) -> the plans
 let companyRows = COMPANY_ROWS; // rows of the companies table drawn ("Show all" lifts it)
+// The companies whose trend lines the table drew last: the next view asks for them at once.
+let trendIds = [];
+let trendTimer = 0; // a filter being typed asks for trend lines once it rests
+let trendsPending = 0; // trend line requests under way (tests wait for none)
 
 /** The view is kept in the URL's fragment (never the key): bookmarkable, never sent to a server. */
 function readView() {
@@ -89,6 +93,7 @@ function signOut(message = "") {
   keyStore.clear();
   allowances.clear();
   companyRows = COMPANY_ROWS;
+  trendIds = [];
   shown = null;
   destroyChart();
   showSignIn(message);
@@ -105,7 +110,14 @@ async function signIn(event) {
   button.disabled = true;
   $("#sign-in-error").textContent = "Checking the key…";
   try {
-    await getData("/billing/usage", {}, key);
+    // The allowance answer checks the key and is the first view's (cached): no request twice.
+    await getData("/billing/allowance", {}, key).then(
+      (data) => allowances.set("", Promise.resolve(data.companies)),
+      (error) => {
+        if (!(error instanceof ApiError) || error.status !== 404) throw error;
+        return getData("/billing/usage", {}, key); // a server without plans
+      },
+    );
   } catch (error) {
     $("#sign-in-error").textContent = explain(error);
     $("#api-key").focus();
@@ -181,6 +193,52 @@ function missing(error) {
   throw error;
 }
 
+/**
+ * The series of a view: the top-level buckets (the chart) and the buckets of the companies
+ * `ids` only (trend lines), never every company's (6 MB for 1,000 companies by day).
+ */
+function seriesOf(params, ids) {
+  const ask = (list) => getData("/billing/usage/series", {
+    ...params, companySeries: list.length ? list.join(",") : "none",
+  });
+  // A company that left the key's reach since the last view: ask for none, fetch the rest after.
+  return ask(ids).catch((error) => {
+    if (ids.length && error instanceof ApiError && error.code === "COMPANY_NOT_ACCESSIBLE") return ask([]);
+    throw error;
+  });
+}
+
+function setTrendsPending(change) {
+  trendsPending += change;
+  document.body.dataset.trendsPending = String(trendsPending);
+}
+
+/** Ask for the trend lines the table draws without having them (once per view and company). */
+function fetchTrends(drawn, delay) {
+  clearTimeout(trendTimer);
+  const state = shown;
+  if (!state?.series) return;
+  const wanted = drawn.filter((id) => !state.trends.has(id) && !state.asked.has(id));
+  if (wanted.length === 0) return;
+  trendTimer = setTimeout(async () => {
+    for (const id of wanted) state.asked.add(id);
+    // More than a list holds ("Show all"): one answer with every company.
+    const companySeries = wanted.length > TREND_LIST ? "all" : wanted.join(",");
+    setTrendsPending(1);
+    try {
+      const data = await getData("/billing/usage/series", { ...state.params, companySeries });
+      for (const company of data.companies) state.trends.set(company.companyId, company);
+      if (shown === state) companyTable(readView());
+    } catch (error) {
+      if (shown !== state) return;
+      if (error instanceof ApiError && error.status === 401) signOut(explain(error));
+      else showError(explain(error));
+    } finally {
+      setTrendsPending(-1);
+    }
+  }, delay);
+}
+
 async function load() {
   if (!keyStore.get()) return;
   const token = ++current;
@@ -202,10 +260,11 @@ async function load() {
     const seriesParams = { ...params, granularity: view.granularity, timeZone: view.tz };
     const [usage, series] = await Promise.all([
       getData("/billing/usage", params),
-      getData("/billing/usage/series", seriesParams).catch(missing),
+      seriesOf(seriesParams, view.company ? [] : trendIds).catch(missing),
     ]);
     if (token !== current) return;
-    shown = { usage, series, plans, view, params: seriesParams, window };
+    const trends = new Map((series?.companies ?? []).map((c) => [c.companyId, c]));
+    shown = { usage, series, trends, asked: new Set(), plans, view, params: seriesParams, window };
     draw();
     showError("");
   } catch (error) {
@@ -226,6 +285,7 @@ async function load() {
 }
 
 function draw() {
+  clearTimeout(trendTimer); // trend lines of the previous view are no longer wanted
   const { usage, series, plans, view, window } = shown;
   const narrowed = Boolean(view.company);
   const single = usage.companies.length === 1;
@@ -248,7 +308,7 @@ function draw() {
   renderTotals(usage);
   drawSeries(series, unit, view);
   $("#companies").hidden = narrowed || single;
-  if (!narrowed && !single) renderCompanies(usage, series, plans, view, hrefFor, companyRows);
+  if (!narrowed && !single) companyTable(view);
   renderBreakdown(usage);
   $("#announce").textContent = `Showing ${title}, ${windowText(window, view.tz)}.`;
 }
@@ -293,8 +353,12 @@ async function downloadCsv() {
   }
 }
 
-function companyTable(view) {
-  if (shown) renderCompanies(shown.usage, shown.series, shown.plans, view, hrefFor, companyRows);
+/** Draw the companies table; the trend lines it lacks are asked for after `delay` ms. */
+function companyTable(view, delay = 0) {
+  if (!shown) return;
+  const drawn = renderCompanies(shown.usage, shown.trends, shown.plans, view, hrefFor, companyRows);
+  trendIds = drawn.slice(0, TREND_LIST);
+  fetchTrends(drawn, delay);
 }
 
 function sortBy(column) {
@@ -325,7 +389,7 @@ function start() {
   $("#filter").addEventListener("input", () => {
     const view = { ...readView(), filter: $("#filter").value };
     writeView(view);
-    companyTable(view);
+    companyTable(view, 250);
   });
   for (const th of document.querySelectorAll("#company-table th[data-sort]")) {
     th.querySelector("button").addEventListener("click", () => sortBy(th.dataset.sort));

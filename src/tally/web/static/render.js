@@ -99,18 +99,26 @@ const SORTS = {
 
 /** Rows the companies table draws at first; "Show all" draws the rest (a platform key has 1,000). */
 export const COMPANY_ROWS = 100;
+/** Most company ids one series request lists (the API's `companySeries` limit). */
+export const TREND_LIST = 100;
+
+function trendLine(company, trends) {
+  const series = trends.get(company.companyId);
+  const what = `trend of ${company.companyName}'s ${company.billingSystem}`;
+  if (!series) return sparkline([], `${what}: loading`);
+  const field = usedField(series.billingSystem, true);
+  const line = sparkline(series.buckets.map((b) => b[field] ?? 0), what);
+  line.dataset.values = series.buckets.map((b) => b[field] ?? 0).join(" "); // tests compare them
+  return line;
+}
 
 /**
  * The companies table: sorted, filtered, each name a link narrowing the view to it.
- * Only the first `limit` rows are drawn (with their trend lines); the rest on request.
+ * Only the first `limit` rows are drawn (with their trend lines, from `trends`: companyId ->
+ * its series entry); the rest on request. Returns the ids of the rows drawn.
  */
-export function renderCompanies(usage, series, plans, view, hrefFor, limit = COMPANY_ROWS) {
+export function renderCompanies(usage, trends, plans, view, hrefFor, limit = COMPANY_ROWS) {
   const plansById = new Map(plans.map((plan) => [plan.companyId, plan]));
-  const seriesById = new Map((series?.companies ?? []).map((c) => [c.companyId, c]));
-  const trend = (companyId) => {
-    const c = seriesById.get(companyId);
-    return c ? c.buckets.map((b) => b[usedField(c.billingSystem, true)] ?? 0) : [];
-  };
   const needle = view.filter.trim().toLocaleLowerCase();
   const rows = usage.companies
     .map((company) => ({
@@ -133,7 +141,7 @@ export function renderCompanies(usage, series, plans, view, hrefFor, limit = COM
     el("td", { className: "billing" }, c.billingSystem),
     el("td", { className: "num used" }, num(c.used), el("span", { className: "unit" }, ` ${c.billingSystem}`)),
     el("td", { className: "num percent" }, c.percent === null ? el("span", { className: "muted" }, "no plan") : num(c.percent), c.percent === null ? null : " %"),
-    el("td", {}, sparkline(trend(c.companyId), `trend of ${c.companyName}'s ${c.billingSystem}`)),
+    el("td", { className: "trend" }, trendLine(c, trends)),
   ));
   $("#company-table tbody").replaceChildren(...body);
   $("#companies-more").hidden = drawn.length === rows.length;
@@ -144,4 +152,5 @@ export function renderCompanies(usage, series, plans, view, hrefFor, limit = COM
   empty.textContent = usage.companies.length === 0
     ? "No companies are within this key's reach yet."
     : "No company matches the filter.";
+  return drawn.map((c) => c.companyId);
 }
