@@ -170,7 +170,7 @@ class ChEngine:
     def __post_init__(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True)
-        self.connection = chdb.connect(str(self.path))
+        self.connection = chdb.connect(str(self.path))  # type: ignore[no-untyped-call, unused-ignore]
         self.cursor = self.connection.cursor()
 
     def _run(self, statement: str) -> list[tuple[Any, ...]]:

@@ -37,11 +37,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from bench import backends
 from bench.backends import Place
@@ -65,7 +65,6 @@ COLUMNS = (
     "id, company_id, cost_key, occurred_at, minutes, interview_id, is_test, agent_focus,"
     " credits, voided_at"
 )
-T = TypeVar("T")
 # Per company: interviews, and per cost key (events, amount in the company's unit).
 View = tuple[int, dict[str, tuple[int, Decimal]]]
 
@@ -160,13 +159,13 @@ def _raw_rows(place: Place) -> Iterator[list[tuple[Any, ...]]]:
     """usage_events as the driver returns it, in chunks."""
     statement = f"SELECT {COLUMNS} FROM usage_events"
     if place.backend == "sqlite":
-        connection = sqlite3.connect(f"file:{place.path}?mode=ro", uri=True)
+        lite = sqlite3.connect(f"file:{place.path}?mode=ro", uri=True)
         try:
-            cursor = connection.execute(statement)
-            while chunk := cursor.fetchmany(CHUNK):
+            rows = lite.execute(statement)
+            while chunk := rows.fetchmany(CHUNK):
                 yield chunk
         finally:
-            connection.close()
+            lite.close()
         return
     conninfo = place.url.replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(conninfo) as connection, connection.cursor(name="peers") as cursor:
@@ -289,16 +288,31 @@ def check(name: str, what: str, mine: dict[tuple[int, str], View], theirs: dict[
 # --- timing ---------------------------------------------------------------------------------
 
 
-def timed(call: Callable[[T], Any], items: Sequence[T]) -> tuple[list[float], list[Any]]:
-    """Seconds and answer per item, after WARMUP uncounted calls."""
-    for item in items[:WARMUP]:
-        call(item)
-    seconds, answers = [], []
-    for item in items:
-        began = time.perf_counter()
-        answers.append(call(item))
-        seconds.append(time.perf_counter() - began)
-    return seconds, answers
+@dataclass(frozen=True)
+class Contestant:
+    label: str
+    call: Callable[[Any], Any]
+    items: Sequence[Any]
+
+
+def side_by_side(contestants: Sequence[Contestant]) -> dict[str, tuple[list[float], list[Any]]]:
+    """Seconds and answer per item of each contestant.
+
+    The contestants take turns item by item, so a busy moment of the shared
+    machine falls on all of them alike; WARMUP rounds first, not counted.
+    """
+    count = len(contestants[0].items)
+    for index in range(min(WARMUP, count)):
+        for contestant in contestants:
+            contestant.call(contestant.items[index])
+    found: dict[str, tuple[list[float], list[Any]]] = {c.label: ([], []) for c in contestants}
+    for index in range(count):
+        for contestant in contestants:
+            began = time.perf_counter()
+            answer = contestant.call(contestant.items[index])
+            found[contestant.label][0].append(time.perf_counter() - began)
+            found[contestant.label][1].append(answer)
+    return found
 
 
 def _companies(world: World, query_owner: str) -> list[str]:
@@ -364,6 +378,29 @@ def _checked(tally: TallyDb, source: Meta) -> bool:
     return tally.meta.now == source.now and tally.meta.events == source.events
 
 
+def _compare(
+    what: str,
+    tallies: list[TallyDb],
+    engines: list[Engine],
+    timed: dict[str, tuple[list[float], list[Any]]],
+    expected: list[dict[tuple[int, str], View]],
+    billing: dict[str, str],
+) -> dict[str, Any]:
+    """Each peer's answers checked against tally's; the timing summary of everyone."""
+    source = tallies[0].meta
+    for engine in engines:
+        for index, (mine, rows) in enumerate(zip(expected, timed[engine.name][1], strict=True)):
+            view = peer_view(rows, billing, list(mine))
+            check(engine.name, f"{what}, window {index}", mine, view)
+    found: dict[str, Any] = {
+        tally.label: summary_ms(timed[tally.label][0]) | {"checked": _checked(tally, source)}
+        for tally in tallies
+    }
+    found |= {engine.name: summary_ms(timed[engine.name][0]) for engine in engines}
+    say(f"   {what}: " + ", ".join(f"{k} p50 {v['p50']:.1f} ms" for k, v in found.items()))
+    return found
+
+
 def _measure_query(
     query: Query,
     tallies: list[TallyDb],
@@ -374,30 +411,22 @@ def _measure_query(
     count: int,
     seed: int,
 ) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    source = tallies[0].meta
     companies = _companies(world, query.name)
-    expected: list[dict[tuple[int, str], View]] = []
-    for tally in tallies:
-        items = windows(tally.meta, query, count, seed)
-        database, caller = databases[tally.label], principal(tally.meta, query)
-        seconds, answers = timed(partial(report_in_process, database, caller), items)
-        found[tally.label] = summary_ms(seconds) | {"checked": _checked(tally, source)}
-        if _checked(tally, source) and not expected:
-            expected = [tally_usage_view(answer) for answer in answers]
-    items = windows(source, query, count, seed)
-    for engine in engines:
-        seconds, answers = timed(partial(_usage, engine, companies), items)
-        for window, mine, rows in zip(items, expected, answers, strict=True):
-            check(
-                engine.name,
-                f"{query.name} {window[0]}..{window[1]}",
-                mine,
-                peer_view(rows, billing, list(mine)),
-            )
-        found[engine.name] = summary_ms(seconds)
-    say(f"   {query.name}: " + ", ".join(f"{k} p50 {v['p50']:.1f} ms" for k, v in found.items()))
-    return found
+    contestants = [
+        Contestant(
+            tally.label,
+            partial(report_in_process, databases[tally.label], principal(tally.meta, query)),
+            windows(tally.meta, query, count, seed),
+        )
+        for tally in tallies
+    ]
+    items = windows(tallies[0].meta, query, count, seed)
+    contestants += [
+        Contestant(engine.name, partial(_usage, engine, companies), items) for engine in engines
+    ]
+    timed = side_by_side(contestants)
+    expected = [tally_usage_view(report) for report in timed[tallies[0].label][1]]
+    return _compare(query.name, tallies, engines, timed, expected, billing)
 
 
 def _measure_series(
@@ -410,33 +439,26 @@ def _measure_series(
     count: int,
     seed: int,
 ) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    source = tallies[0].meta
     companies = _companies(world, "Q1")
-    expected: list[dict[tuple[int, str], View]] = []
-    for tally in tallies:
-        plans = series_plans(tally.meta, target, count, seed)
-        database = databases[tally.label]
-        seconds, answers = timed(partial(tally_series_text, database, tally), plans)
-        found[tally.label] = summary_ms(seconds) | {"checked": _checked(tally, source)}
-        if _checked(tally, source) and not expected:
-            expected = [
-                tally_series_view(text, request)
-                for text, request in zip(answers, plans, strict=True)
-            ]
-    plans = series_plans(source, target, count, seed)
-    for engine in engines:
-        seconds, answers = timed(partial(_daily, engine, companies, target.zone), plans)
-        for request, mine, rows in zip(plans, expected, answers, strict=True):
-            check(
-                engine.name,
-                f"{target.name} from {request.start}",
-                mine,
-                peer_view(rows, billing, list(mine)),
-            )
-        found[engine.name] = summary_ms(seconds)
-    say(f"   {target.name}: " + ", ".join(f"{k} p50 {v['p50']:.1f} ms" for k, v in found.items()))
-    return found
+    contestants = [
+        Contestant(
+            tally.label,
+            partial(tally_series_text, databases[tally.label], tally),
+            series_plans(tally.meta, target, count, seed),
+        )
+        for tally in tallies
+    ]
+    plans = series_plans(tallies[0].meta, target, count, seed)
+    contestants += [
+        Contestant(engine.name, partial(_daily, engine, companies, target.zone), plans)
+        for engine in engines
+    ]
+    timed = side_by_side(contestants)
+    expected = [
+        tally_series_view(text, request)
+        for text, request in zip(timed[tallies[0].label][1], plans, strict=True)
+    ]
+    return _compare(target.name, tallies, engines, timed, expected, billing)
 
 
 # --- the report -----------------------------------------------------------------------------
