@@ -193,6 +193,9 @@ class ChEngine:
         self._run("OPTIMIZE TABLE bench.events FINAL")
         return {"load": loaded - began, "merge": time.perf_counter() - loaded}
 
+    def server_version(self) -> str:
+        return str(self._run("SELECT version()")[0][0])
+
     def bytes_on_disk(self) -> int:
         found = self._run(
             "SELECT sum(bytes_on_disk) FROM system.parts"

@@ -39,6 +39,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import chdb  # type: ignore[import-untyped, unused-ignore]
+import duckdb
 import psycopg
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -619,13 +621,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _versions(engines: list[Engine]) -> dict[str, str]:
-    import chdb  # type: ignore[import-untyped, unused-ignore]
-    import duckdb
-
     clickhouse = NOTHING
     for engine in engines:
         if isinstance(engine, ChEngine):
-            clickhouse = str(engine._run("SELECT version()")[0][0])
+            clickhouse = engine.server_version()
     return {"duckdb": duckdb.__version__, "chdb": chdb.__version__, "clickhouse": clickhouse}
 
 
