@@ -134,19 +134,22 @@ class ChunkWriter:
         too_early = (
             f"occurredAt: before the start of history ({format_instant(self.history_start)})"
         )
-        seen = {key: (row.company_id, row.is_test) for key, row in interviews.items()}
+        # Companies compared as ints: uuid.UUID hashes and compares in Python.
+        known_companies = {company.int for company in billing}
+        seen = {key: (row.company_id.int, row.is_test) for key, row in interviews.items()}
         valid: list[tuple[int, Shaped]] = []
         for line, event in shaped:
             reasons: list[str] = []
-            if event.company_id not in billing:
+            company = event.company_id.int
+            if company not in known_companies:
                 reasons.append("companyId: no company with this id")
             if event.occurred_at > latest:
                 reasons.append("occurredAt: more than 5 minutes in the future")
             elif event.occurred_at < earliest:
                 reasons.append(too_early)
             if event.interview_id is not None:
-                known = seen.setdefault(event.interview_id, (event.company_id, event.is_test))
-                if known[0] != event.company_id:
+                known = seen.setdefault(event.interview_id, (company, event.is_test))
+                if known[0] != company:
                     reasons.append("companyId: interview already belongs to another company")
                 if known[1] != event.is_test:
                     reasons.append("isTest: interview has events with the other isTest value")
@@ -164,15 +167,24 @@ def _price(
     book = PriceBook(session, {event.cost_key for _, event in first})
     received = to_micros(now)
     sqlite = session.get_bind().dialect.name == "sqlite"
+    # What the driver stores for a UUID: 32 hex digits on SQLite, itself on PostgreSQL.
+    stored_as: dict[int, Any] = {}  # by the company's int
+    rule_as: dict[int, Any] = {}  # by id() of the rule's id
+    systems = {company.int: system for company, system in billing.items()}
     candidates: list[_Candidate] = []
     for line, e in first:
         price = book.price(e.company_id, e.cost_key, e.agent_focus, e.occurred_at, e.minutes)
         rule_id, credits = (price[0].id, price[1]) if price is not None else (None, None)
-        if price is None and billing[e.company_id] == "credits":
+        number = e.company_id.int
+        if price is None and systems[number] == "credits":
             candidates.append(_Candidate(line, e, None, None))
             continue
-        company: Any = e.company_id.hex if sqlite else e.company_id
-        rule: Any = rule_id.hex if sqlite and rule_id is not None else rule_id
+        company = stored_as.get(number)
+        if company is None:
+            company = stored_as[number] = e.company_id.hex if sqlite else e.company_id
+        rule = rule_as.get(id(rule_id)) if rule_id is not None else None
+        if rule is None and rule_id is not None:
+            rule = rule_as[id(rule_id)] = rule_id.hex if sqlite else rule_id
         flag: Any = int(e.is_test) if sqlite else e.is_test
         row: tuple[Any, ...] = (e.id, company, e.cost_key, e.occurred_at, e.minutes)
         row += (e.interview_id, flag, e.agent_focus, credits, rule, received)

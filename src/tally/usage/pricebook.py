@@ -32,8 +32,10 @@ class PriceBook:
             self._changes.setdefault(row.cost_key, []).append(to_micros(row.effective_from))
         for instants in self._changes.values():
             instants[:] = sorted(set(instants))
-        self._timelines: dict[tuple[uuid.UUID, str, str | None], _Timeline] = {}
-        self._credits: dict[tuple[uuid.UUID, int], int] = {}
+        # Keyed by plain ints (the company's UUID as an int, the rule's id()):
+        # uuid.UUID hashes in Python, a cost that shows at a million events.
+        self._timelines: dict[tuple[int, str, str | None], _Timeline] = {}
+        self._credits: dict[tuple[int, int], int] = {}
 
     def _timeline(self, company_id: uuid.UUID, cost_key: str, focus: str | None) -> _Timeline:
         instants = self._changes.get(cost_key, [])
@@ -44,7 +46,7 @@ class PriceBook:
         self, company_id: uuid.UUID, cost_key: str, focus: str | None, at: int, minutes: int
     ) -> tuple[Rule, int] | None:
         """The rule in force at `at` and the event's credits, or None without a rule."""
-        key = (company_id, cost_key, focus)
+        key = (company_id.int, cost_key, focus)
         timeline = self._timelines.get(key)
         if timeline is None:
             timeline = self._timelines[key] = self._timeline(company_id, cost_key, focus)
@@ -53,7 +55,7 @@ class PriceBook:
         rule = rules[index] if index >= 0 else None
         if rule is None:
             return None
-        amount = self._credits.get((rule.id, minutes))
+        amount = self._credits.get((id(rule), minutes))
         if amount is None:
-            amount = self._credits[(rule.id, minutes)] = credits_of(rule, minutes)
+            amount = self._credits[(id(rule), minutes)] = credits_of(rule, minutes)
         return rule, amount

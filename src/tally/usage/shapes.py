@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from tally.core.instants import to_micros
 from tally.core.quantities import SCALE, to_scaled
@@ -96,12 +96,14 @@ class ShapeChecker:
         cost_key = raw.get("costKey")
         if company is None or not self._cost_key(cost_key):
             return None
-        assert isinstance(ident, str) and isinstance(cost_key, str)  # noqa: S101 - checked above
         at = _instant(raw.get("occurredAt"))
         minutes = self._scaled(raw.get("minutes", 0))
         if at is None or minutes is None:
             return None
-        return Shaped(ident, company, cost_key, at, minutes, interview, is_test, focus)
+        # ident and cost_key are strings here (_plain_id, _cost_key).
+        return Shaped(
+            cast(str, ident), company, cast(str, cost_key), at, minutes, interview, is_test, focus
+        )
 
     def _company(self, value: Any) -> uuid.UUID | None:
         if type(value) is not str:
