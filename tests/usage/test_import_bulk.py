@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tally.db.engine import Database
 from tally.usage import bulk
 from tally.usage.checkpoint import Checkpoint, CheckpointFile, default_path
-from tally.usage.importer import ImportSummary, import_events
+from tally.usage.importer import CSV_FIELDS, ImportSummary, import_events
 from tally.usage.ingest import parse
 from tally.usage.shapes import ShapeChecker, Shaped
 from tests.factories import Api, event
@@ -215,12 +215,29 @@ def _check_totals(
     assert got == reference.usage_data(sent, [], companies, START, END, rules)
 
 
+def _write_csv(path: Path, events: list[dict[str, Any]]) -> Path:
+    def cell(value: Any) -> str:
+        return (
+            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        )
+
+    rows = [",".join(CSV_FIELDS)]
+    rows += [",".join(cell(e.get(name)) for name in CSV_FIELDS) for e in events]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("writer", ["ndjson", "csv"])
 def test_an_import_that_died_resumes_from_its_checkpoint(
-    tmp_path: Path, api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, api: Api, db: Database, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     companies, rules = _world(api)
     sent = _history([c.id for c in companies], 600, seed=1)
-    path = _write(tmp_path / "history.ndjson", sent)
+    if writer == "csv":
+        path = _write_csv(tmp_path / "history.csv", sent)
+    else:
+        path = _write(tmp_path / "history.ndjson", sent)
+    first = 1 if writer == "ndjson" else 2  # the line of the first event
     checkpoint = default_path(path)
     real_store = bulk.ChunkWriter.store
     calls = []
@@ -236,9 +253,9 @@ def test_an_import_that_died_resumes_from_its_checkpoint(
         import_events(db, path, chunk_size=100, checkpoint=checkpoint)
     monkeypatch.setattr(bulk.ChunkWriter, "store", real_store)
     saved = json.loads(checkpoint.read_text())["checkpoint"]
-    assert (saved["line"], saved["accepted"]) == (300, 300)
+    assert (saved["line"], saved["accepted"]) == (first + 299, 300)
     summary = import_events(db, path, chunk_size=100, checkpoint=checkpoint)
-    assert summary == ImportSummary(events=600, accepted=600, resumed_at=301)
+    assert summary == ImportSummary(events=600, accepted=600, resumed_at=first + 300)
     assert not checkpoint.exists()
     _check_totals(api, companies, rules, sent)
 
@@ -271,6 +288,18 @@ def test_a_checkpoint_is_trusted_only_for_its_file_and_database(
     restarted = import_events(db, path, chunk_size=50, checkpoint=checkpoint, resume=False)
     assert restarted == ImportSummary(events=200, duplicates=200)
     assert not checkpoint.exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_stop_the_import(
+    tmp_path: Path, api: Api, db: Database
+) -> None:
+    companies, _ = _world(api)
+    path = _write(tmp_path / "h.ndjson", _history([c.id for c in companies], 100, seed=4))
+    nowhere = tmp_path / "missing-folder" / "checkpoint.json"
+    summary = import_events(db, path, chunk_size=30, checkpoint=nowhere)
+    assert summary.accepted == 100
+    assert summary.checkpoint_error is not None
+    assert summary.checkpoint_error.startswith(f"cannot write {nowhere}")
 
 
 # --- kill -9 of a real `tally events import` -----------------------------------------------------

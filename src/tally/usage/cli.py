@@ -161,6 +161,12 @@ def import_(
         raise CliError(str(exc)) from exc
     finally:
         database.dispose()
+    if summary.checkpoint_error is not None:
+        err.print(
+            f"warning: {escape(summary.checkpoint_error)}; this import could not have resumed "
+            "after a crash (give --checkpoint PATH in a writable folder)",
+            soft_wrap=True,
+        )
     _print_summary(Console(), summary)
     if summary.rejected:
         raise typer.Exit(1)

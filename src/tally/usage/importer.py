@@ -72,6 +72,8 @@ class ImportSummary:
     rejections: list[Rejection] = field(default_factory=list)
     stopped: bool = False
     resumed_at: int | None = None  # the line a resumed import started at
+    # Why progress could not be saved (the import went on, without a checkpoint).
+    checkpoint_error: str | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rejected += 1
@@ -249,7 +251,11 @@ class _Importer:
                 self.summary.reject(rejection)
             self.witnesses = result.witnesses or self.witnesses
         if self.saver is not None:
-            self.saver.save(self._checkpoint(line, offset))
+            try:
+                self.saver.save(self._checkpoint(line, offset))
+            except OSError as exc:  # a read-only folder must not stop the import itself
+                self.summary.checkpoint_error = f"cannot write {self.saver.path}: {exc.strerror}"
+                self.saver = None
         return True
 
     def _checkpoint(self, line: int, offset: int) -> Checkpoint:
@@ -353,8 +359,8 @@ def import_events(
         progress(start[1])
         importer.run(_records(handle, parse, *start), chunk_size, progress)
         progress(handle.tell())
-    if saver is not None:
-        saver.remove()
+    if importer.saver is not None:
+        importer.saver.remove()
     return importer.summary
 
 
