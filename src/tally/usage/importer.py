@@ -239,8 +239,12 @@ class _Importer:
             pass
         return result
 
-    def flush(self, pending: Pending, line: int, offset: int) -> bool:
-        """Store a chunk less its bad lines; False when strict mode stops here."""
+    def flush(self, pending: Pending, line: int, offset: int | None) -> bool:
+        """Store a chunk less its bad lines; False when strict mode stops here.
+
+        Then save the checkpoint: resume after `line`, at byte `offset` (None
+        for the last chunk: the import is over, nothing to resume).
+        """
         if pending:
             result = self.attempt(pending)
             if self.strict and result.rejections:
@@ -250,7 +254,7 @@ class _Importer:
             for rejection in result.rejections:
                 self.summary.reject(rejection)
             self.witnesses = result.witnesses or self.witnesses
-        if self.saver is not None:
+        if self.saver is not None and offset is not None:
             try:
                 self.saver.save(self._checkpoint(line, offset))
             except OSError as exc:  # a read-only folder must not stop the import itself
@@ -312,7 +316,7 @@ class _Importer:
                     return
                 pending = []
                 progress(done)
-        self.flush(pending, line, 0)
+        self.flush(pending, line, None)
 
 
 def _resume(
