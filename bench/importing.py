@@ -132,6 +132,7 @@ OLD_BATCH = 1000
 SEED = 7
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TAG = [""]  # a suffix of the database names, so that two runs can share a server
 
 
 def write_files(folder: Path, total: int, seed: int) -> tuple[Path, Path]:
@@ -148,6 +149,7 @@ def write_files(folder: Path, total: int, seed: int) -> tuple[Path, Path]:
 
 def fresh_place(backend: str, folder: Path, label: str) -> Place:
     """A migrated database with only the dataset's partners, companies and prices."""
+    label = f"{label}{TAG[0]}"
     if backend == "sqlite":
         place = Place("sqlite", f"sqlite:///{folder / label}.db", str(folder / f"{label}.db"))
     else:
@@ -377,11 +379,13 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="only CPU seconds per stage of the new path"
     )
+    parser.add_argument("--tag", default="", help="suffix of the databases' names")
     parser.add_argument("--old", nargs=2, metavar=("URL", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.old:
         print(f"accepted {old_path(args.old[0], Path(args.old[1]))}")
         return
+    TAG[0] = f"_{args.tag}" if args.tag else ""
     results = []
     with tempfile.TemporaryDirectory(prefix="tally-bench-bulk-") as name:
         folder = Path(name)
