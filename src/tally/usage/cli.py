@@ -29,8 +29,14 @@ from tally.cli_errors import CliError, one_line_errors
 from tally.cli_options import DatabaseOption, migrated_database
 from tally.db.engine import Database
 from tally.usage import verify as checks
-from tally.usage.importer import ImportFailed, ImportSummary, import_events
-from tally.usage.ingest import MAX_BATCH
+from tally.usage.checkpoint import default_path
+from tally.usage.importer import (
+    DEFAULT_CHUNK,
+    MAX_CHUNK,
+    ImportFailed,
+    ImportSummary,
+    import_events,
+)
 
 events_app = typer.Typer(help="Usage events.", no_args_is_help=True)
 
@@ -92,6 +98,8 @@ def _progress(console: Console, path: Path) -> Iterator[Callable[[int], None]]:
 
 
 def _print_summary(out: Console, summary: ImportSummary) -> None:
+    if summary.resumed_at is not None:
+        out.print(f"resumed at line {summary.resumed_at} from the checkpoint", soft_wrap=True)
     for rejection in summary.rejections:
         out.print(f"line {rejection.line}: {escape(rejection.reason)}", soft_wrap=True)
     hidden = summary.rejected - len(summary.rejections)
@@ -120,21 +128,45 @@ def import_(
     ] = None,
     strict: Annotated[bool, typer.Option(help="stop at the first bad line")] = False,
     chunk_size: Annotated[
-        int, typer.Option(min=1, max=MAX_BATCH, help="events per transaction")
-    ] = MAX_BATCH,
+        int, typer.Option(min=1, max=MAX_CHUNK, help="events per transaction")
+    ] = DEFAULT_CHUNK,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="where progress is saved after each chunk (default: FILE.tally-import)",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--restart",
+            help="continue an interrupted import from its checkpoint, or start from line 1",
+        ),
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Import events from an NDJSON or CSV file, as POST /usage/events would."""
+    """Import events from an NDJSON or CSV file, as POST /usage/events would.
+
+    A rerun after a crash resumes where the last committed chunk ended.
+    """
     err = Console(stderr=True)
     database = _database(database_url)
+    saved = checkpoint or default_path(file)
     try:
         with _progress(err, file) as advance:
             fmt = file_format.value if file_format else None
-            summary = import_events(database, file, fmt, strict, chunk_size, advance)
+            summary = import_events(database, file, fmt, strict, chunk_size, advance, saved, resume)
     except ImportFailed as exc:
         raise CliError(str(exc)) from exc
     finally:
         database.dispose()
+    if summary.checkpoint_error is not None:
+        err.print(
+            f"warning: {escape(summary.checkpoint_error)}; this import could not have resumed "
+            "after a crash (give --checkpoint PATH in a writable folder)",
+            soft_wrap=True,
+        )
     _print_summary(Console(), summary)
     if summary.rejected:
         raise typer.Exit(1)

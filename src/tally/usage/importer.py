@@ -1,9 +1,12 @@
 """Importing usage events from an NDJSON or CSV file: `tally events import`.
 
-The file is read line by line and sent through the same ingestion as
-POST /usage/events (validation, idempotency, pricing), one chunk of at most
-1,000 events per transaction, so memory stays flat whatever the file size
-and a re-run finds everything already stored as duplicates.
+The file is read line by line, checked and priced as POST /usage/events
+would (same validation, idempotency, pricing and messages), and stored
+set-based by tally.usage.bulk, one chunk (50,000 events by default) per
+transaction together with its totals, so memory stays flat whatever the file
+size and a re-run finds everything already stored as duplicates. After each
+chunk a checkpoint beside the file says where a rerun after a crash resumes
+(tally.usage.checkpoint).
 
 - Line numbers are physical lines of the file, from 1 (a CSV header is
   line 1). Blank lines are skipped. A CSV record is one line: no event
@@ -21,16 +24,16 @@ import csv
 import json
 from bisect import insort
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from tally.core.instants import utcnow
 from tally.db.engine import Database
-from tally.errors import EventConflict, InvalidEvents, NoCreditPricing
-from tally.usage.ingest import MAX_BATCH, ingest
+from tally.settings import get_settings
+from tally.usage.bulk import ChunkResult, ChunkWriter, Rejection
+from tally.usage.checkpoint import Checkpoint, CheckpointFile
 from tally.usage.schemas import EventIn
 
 EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
@@ -40,7 +43,8 @@ CSV_REQUIRED = ("id", "companyId", "costKey", "occurredAt")
 # Far above any event; keeps one hostile line from filling memory.
 MAX_LINE_BYTES = 1024 * 1024
 REPORTED = 50
-CONFLICT = "id: already used with a different payload"
+DEFAULT_CHUNK = 50_000
+MAX_CHUNK = 1_000_000
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 Pending = list[tuple[int, dict[str, Any]]]
 Progress = Callable[[int], None]
@@ -52,12 +56,6 @@ class ImportFailed(Exception):
 
 class _BadLine(ValueError):
     """A line that is not an event; its message is the reason shown."""
-
-
-@dataclass(frozen=True, order=True)
-class Rejection:
-    line: int
-    reason: str
 
 
 Record = tuple[int, dict[str, Any] | Rejection | None, int]
@@ -73,6 +71,9 @@ class ImportSummary:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     stopped: bool = False
+    resumed_at: int | None = None  # the line a resumed import started at
+    # Why progress could not be saved (the import went on, without a checkpoint).
+    checkpoint_error: str | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rejected += 1
@@ -88,9 +89,11 @@ def resolve_format(path: Path, fmt: str | None) -> str:
     return resolved
 
 
-def _lines(handle: BinaryIO) -> Iterator[tuple[int, str | _BadLine, int]]:
-    """(line number, text or why it is unreadable, bytes read so far)."""
-    number = done = 0
+def _lines(
+    handle: BinaryIO, number: int = 0, done: int = 0
+) -> Iterator[tuple[int, str | _BadLine, int]]:
+    """(line number, text or why it is unreadable, bytes read so far), after
+    line `number` which ends at byte `done` (where the handle is)."""
     while line := handle.readline(MAX_LINE_BYTES + 1):
         number += 1
         done += len(line)
@@ -163,11 +166,16 @@ def _check_header(cells: list[str]) -> list[str]:
     return cells
 
 
+class _HeaderHolder(Protocol):
+    header: list[str] | None
+
+
 class _CsvParser:
     """Rows after the header, as event objects; empty cells are absent fields."""
 
-    def __init__(self) -> None:
+    def __init__(self, holder: _HeaderHolder) -> None:
         self.header: list[str] | None = None
+        self.holder = holder  # keeps the header for a checkpoint
 
     def __call__(self, text: str) -> dict[str, Any] | None:
         try:
@@ -175,7 +183,7 @@ class _CsvParser:
         except csv.Error as exc:
             raise _BadLine(f"invalid CSV: {exc}") from exc
         if self.header is None:
-            self.header = _check_header(cells)
+            self.header = self.holder.header = _check_header(cells)
             return None
         if len(cells) != len(self.header):
             raise _BadLine(f"expected {len(self.header)} cells, found {len(cells)}")
@@ -184,12 +192,12 @@ class _CsvParser:
         }
 
 
-def _records(handle: BinaryIO, fmt: str) -> Iterator[Record]:
-    """(line, event or rejection, bytes read) per line; None for skipped lines."""
-    parse: Callable[[str], dict[str, Any] | None] = (
-        _parse_ndjson if fmt == "ndjson" else _CsvParser()
-    )
-    for number, text, done in _lines(handle):
+Parser = Callable[[str], dict[str, Any] | None]
+
+
+def _records(handle: BinaryIO, parse: Parser, line: int, offset: int) -> Iterator[Record]:
+    """(line, event or rejection, bytes read) per line after `line`; None for skipped lines."""
+    for number, text, done in _lines(handle, line, offset):
         if isinstance(text, _BadLine):
             yield number, Rejection(number, str(text)), done
         elif not text.strip():
@@ -205,73 +213,79 @@ class _DryRun(Exception):
     """Raised inside a transaction to roll it back after a trial."""
 
 
-def _rejections(pending: Pending, exc: InvalidEvents | NoCreditPricing) -> list[Rejection]:
-    """The lines that ingestion's errors name by batch index, with their reasons."""
-    reasons: dict[int, list[str]] = {}
-    for error in (exc.details or {}).get("errors", []):
-        line = pending[error["index"]][0]
-        reasons.setdefault(line, []).append(f"{error['field']}: {error['message']}")
-    found = [Rejection(line, "; ".join(texts)) for line, texts in sorted(reasons.items())]
-    return found or [Rejection(line, exc.message) for line, _ in pending]
-
-
 @dataclass
 class _Importer:
-    """Sends chunks through ingestion, dropping (or stopping at) bad lines."""
+    """Sends chunks to the bulk writer, dropping (or stopping at) bad lines."""
 
     database: Database
     strict: bool
+    saver: CheckpointFile | None
     summary: ImportSummary = field(default_factory=ImportSummary)
+    header: list[str] | None = None
+    witnesses: list[str] = field(default_factory=list)
 
-    def _store(self, session: Any, pending: Pending) -> tuple[int, int]:
-        result = ingest(session, {"events": [event for _, event in pending]}, utcnow())
-        return result.accepted, result.duplicates
+    def __post_init__(self) -> None:
+        self.writer = ChunkWriter(get_settings().history_start)
 
-    def attempt(self, pending: Pending, *, dry: bool = False) -> list[Rejection]:
-        """Store the lines in one transaction, or return the lines that prevent it."""
+    def attempt(self, pending: Pending, *, dry: bool = False) -> ChunkResult:
+        """Store the lines in one transaction (rolled back when dry or strict and bad)."""
+        result = ChunkResult()
         try:
             with self.database.transaction(write=True) as session:
-                accepted, duplicates = self._store(session, pending)
-                if dry:
+                result = self.writer.store(session, pending, utcnow())
+                if dry or (self.strict and result.rejections):
                     raise _DryRun
         except _DryRun:
-            return []
-        except (InvalidEvents, NoCreditPricing) as exc:
-            return _rejections(pending, exc)
-        except EventConflict as exc:
-            return self._conflicts(pending, set((exc.details or {}).get("ids", [])))
-        self.summary.accepted += accepted
-        self.summary.duplicates += duplicates
-        return []
+            pass
+        return result
 
-    def _conflicts(self, pending: Pending, ids: set[str]) -> list[Rejection]:
-        """Which lines of these ids fail: replay them one by one, in a trial."""
-        suspects = [item for item in pending if item[1].get("id") in ids]
-        bad: list[Rejection] = []
-        with suppress(_DryRun), self.database.transaction(write=True) as session:
-            for item in suspects:
-                try:
-                    self._store(session, [item])
-                except EventConflict:
-                    bad.append(Rejection(item[0], CONFLICT))
-                except (InvalidEvents, NoCreditPricing) as exc:
-                    bad += _rejections([item], exc)
-            raise _DryRun
-        return bad or [Rejection(line, CONFLICT) for line, _ in suspects or pending]
+    def flush(self, pending: Pending, line: int, offset: int | None) -> bool:
+        """Store a chunk less its bad lines; False when strict mode stops here.
 
-    def flush(self, pending: Pending) -> bool:
-        """Store a chunk less its bad lines; False when strict mode stops here."""
-        while pending:
-            bad = self.attempt(pending)
-            if not bad:
-                break
-            if self.strict:
-                return self.stop(min(bad))
-            for rejection in bad:
+        Then save the checkpoint: resume after `line`, at byte `offset` (None
+        for the last chunk: the import is over, nothing to resume).
+        """
+        if pending:
+            result = self.attempt(pending)
+            if self.strict and result.rejections:
+                return self.stop(min(result.rejections))
+            self.summary.accepted += result.accepted
+            self.summary.duplicates += result.duplicates
+            for rejection in result.rejections:
                 self.summary.reject(rejection)
-            lines = {rejection.line for rejection in bad}
-            pending = [item for item in pending if item[0] not in lines]
+            self.witnesses = result.witnesses or self.witnesses
+        if self.saver is not None and offset is not None:
+            try:
+                self.saver.save(self._checkpoint(line, offset))
+            except OSError as exc:  # a read-only folder must not stop the import itself
+                self.summary.checkpoint_error = f"cannot write {self.saver.path}: {exc.strerror}"
+                self.saver = None
         return True
+
+    def _checkpoint(self, line: int, offset: int) -> Checkpoint:
+        s = self.summary
+        return Checkpoint(
+            offset=offset,
+            line=line,
+            events=s.events,
+            accepted=s.accepted,
+            duplicates=s.duplicates,
+            rejected=s.rejected,
+            rejections=[(r.line, r.reason) for r in s.rejections],
+            witnesses=self.witnesses,
+            csv_header=self.header,
+        )
+
+    def resume(self, point: Checkpoint) -> None:
+        self.summary = ImportSummary(
+            events=point.events,
+            accepted=point.accepted,
+            duplicates=point.duplicates,
+            rejected=point.rejected,
+            rejections=[Rejection(line, reason) for line, reason in point.rejections],
+            resumed_at=point.line + 1,
+        )
+        self.witnesses = point.witnesses
 
     def stop(self, rejection: Rejection) -> bool:
         self.summary.reject(rejection)
@@ -280,11 +294,12 @@ class _Importer:
 
     def stop_before(self, pending: Pending, rejection: Rejection) -> None:
         """Strict: stop at an unparsable line, or at an earlier bad line of its chunk."""
-        earlier = self.attempt(pending, dry=True) if pending else []
+        earlier = self.attempt(pending, dry=True).rejections if pending else []
         self.stop(min(earlier) if earlier else rejection)
 
     def run(self, records: Iterator[Record], chunk_size: int, progress: Progress) -> None:
         pending: Pending = []
+        line = 0
         for line, record, done in records:
             if record is None:
                 continue
@@ -297,11 +312,24 @@ class _Importer:
             else:
                 self.summary.reject(record)
             if len(pending) >= chunk_size:
-                if not self.flush(pending):
+                if not self.flush(pending, line, done):
                     return
                 pending = []
                 progress(done)
-        self.flush(pending)
+        self.flush(pending, line, None)
+
+
+def _resume(
+    database: Database, saver: CheckpointFile | None, importer: _Importer, fmt: str
+) -> Checkpoint | None:
+    if saver is None:
+        return None
+    with database.transaction(write=False) as session:
+        point = saver.load(session)
+    if point is None or (fmt == "csv") != (point.csv_header is not None):
+        return None
+    importer.resume(point)
+    return point
 
 
 def import_events(
@@ -309,17 +337,41 @@ def import_events(
     path: Path | str,
     fmt: str | None = None,
     strict: bool = False,
-    chunk_size: int = MAX_BATCH,
+    chunk_size: int = DEFAULT_CHUNK,
     on_progress: Progress | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = True,
 ) -> ImportSummary:
-    """Import a file of events; on_progress gets the bytes read after each chunk."""
+    """Import a file of events; on_progress gets the bytes read after each chunk.
+
+    With a checkpoint path, the progress is saved there after every chunk and
+    a rerun resumes from it (see tally.usage.checkpoint); resume=False starts
+    from line 1 whatever it holds.
+    """
     path = Path(path)
     fmt = resolve_format(path, fmt)
-    if not 1 <= chunk_size <= MAX_BATCH:
-        raise ImportFailed(f"the chunk size must be 1 to {MAX_BATCH}")
-    importer = _Importer(database, strict)
+    if not 1 <= chunk_size <= MAX_CHUNK:
+        raise ImportFailed(f"the chunk size must be 1 to {MAX_CHUNK}")
+    saver = CheckpointFile(checkpoint, path, database.url) if checkpoint is not None else None
+    importer = _Importer(database, strict, saver)
+    point = _resume(database, saver, importer, fmt) if resume else None
     progress = on_progress or (lambda done: None)
     with path.open("rb") as handle:
-        importer.run(_records(handle, fmt), chunk_size, progress)
+        parse = _parser(fmt, importer, point)
+        start = (0, 0) if point is None else (point.line, point.offset)
+        handle.seek(start[1])
+        progress(start[1])
+        importer.run(_records(handle, parse, *start), chunk_size, progress)
         progress(handle.tell())
+    if importer.saver is not None:
+        importer.saver.remove()
     return importer.summary
+
+
+def _parser(fmt: str, importer: _Importer, point: Checkpoint | None) -> Parser:
+    if fmt == "ndjson":
+        return _parse_ndjson
+    parser = _CsvParser(importer)
+    if point is not None:
+        parser.header = importer.header = point.csv_header
+    return parser
