@@ -26,11 +26,9 @@ from sqlalchemy.orm import Session
 
 from tally.companies import repository as companies
 from tally.core.instants import format_instant, to_micros
-from tally.usage import repository
-from tally.usage.aggregates import BucketDeltas
+from tally.usage import ingest, repository
 from tally.usage.ingest import FUTURE_SKEW
 from tally.usage.pricebook import PriceBook
-from tally.usage.repository import NewInterview
 from tally.usage.shapes import ShapeChecker, Shaped
 from tally.webhooks import outbox
 
@@ -115,7 +113,7 @@ class ChunkWriter:
                 outcome[candidate.event.id] = _against_stored(candidate, again, result)
         _resolve_repeats(repeats, first, outcome, result)
         result.accepted = len(new)
-        _count(session, new, interviews)
+        ingest.count(session, new, interviews)
         outbox.record_crossings(session, new, now)
         result.witnesses = sorted(stored)[-2:] + [event.id for event in new[-2:]]
         return result
@@ -348,60 +346,3 @@ class _Stage:
             return {row[0] for row in cursor.fetchall()}
         finally:
             cursor.close()
-
-
-def _count(session: Session, new: list[Priced], stored: dict[str, Any]) -> None:
-    """Interviews and running totals of the new events (as ingest._write does)."""
-    deltas = BucketDeltas()
-    firsts: dict[str, tuple[int, str, str] | None] = {}
-    owners: dict[str, tuple[uuid.UUID, bool]] = {}
-    for event in new:
-        if event.interview_id is not None:
-            owners.setdefault(event.interview_id, (event.company_id, event.is_test))
-            firsts.setdefault(event.interview_id, None)
-        if event.is_test:
-            continue
-        deltas.event(
-            event.company_id,
-            event.cost_key,
-            event.occurred_at,
-            event.minutes,
-            event.credits or 0,
-            1,
-        )
-        if event.interview_id is not None:
-            best = firsts[event.interview_id]
-            if best is None or (event.occurred_at, event.id) < best[:2]:
-                firsts[event.interview_id] = (event.occurred_at, event.id, event.cost_key)
-    new_rows: list[NewInterview] = []
-    moved: list[dict[str, Any]] = []
-    for interview_id, best in firsts.items():
-        row = stored.get(interview_id)
-        if row is None:
-            company_id, is_test = owners[interview_id]
-            at, first_id, key = best if best is not None else (None, None, None)
-            new_rows.append((interview_id, company_id, is_test, first_id, at, key))
-            if best is not None:
-                deltas.interview(company_id, best[2], best[0], 1)
-            continue
-        before = (
-            (to_micros(row.first_counted_at), row.first_event_id, row.first_cost_key)
-            if row.first_counted_at is not None
-            else None
-        )
-        if best is None or (before is not None and before[:2] <= best[:2]):
-            continue
-        if before is not None:
-            deltas.interview(row.company_id, before[2], before[0], -1)
-        deltas.interview(row.company_id, best[2], best[0], 1)
-        moved.append(
-            {
-                "b_id": interview_id,
-                "first_event_id": best[1],
-                "first_counted_at": best[0],
-                "first_cost_key": best[2],
-            }
-        )
-    repository.insert_interviews(session, new_rows)
-    repository.set_first_events(session, moved)
-    repository.apply_bucket_deltas(session, deltas)

@@ -8,9 +8,10 @@ pricing (422 NO_CREDIT_PRICING).
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
@@ -236,7 +237,39 @@ class _First:
     cost_key: str
 
 
+class Counted(Protocol):
+    """What counting a newly stored event needs of it (ingestion's and the bulk import's)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def company_id(self) -> uuid.UUID: ...
+    @property
+    def cost_key(self) -> str: ...
+    @property
+    def occurred_at(self) -> int: ...
+    @property
+    def minutes(self) -> int: ...
+    @property
+    def interview_id(self) -> str | None: ...
+    @property
+    def is_test(self) -> bool: ...
+    @property
+    def credits(self) -> int | None: ...
+
+
 def _write(session: Session, priced: list[PricedEvent], stored_interviews: dict[str, Any]) -> None:
+    repository.insert_events(session, priced)
+    count(session, priced, stored_interviews)
+
+
+def count(session: Session, priced: Sequence[Counted], stored_interviews: dict[str, Any]) -> None:
+    """Count events just stored: their interviews' first counted events and the
+    running totals (ingestion and the bulk import both come here).
+
+    `stored_interviews` holds the rows of the events' interviews as they were
+    before these events (repository.stored_interviews).
+    """
     deltas = BucketDeltas()
     original: dict[str, _First | None] = {}
     best: dict[str, _First | None] = {}
@@ -266,7 +299,6 @@ def _write(session: Session, priced: list[PricedEvent], stored_interviews: dict[
             current = best[event.interview_id]
             if current is None or (event.occurred_at, event.id) < (current.at, current.event_id):
                 best[event.interview_id] = _First(event.occurred_at, event.id, event.cost_key)
-    repository.insert_events(session, priced)
     _write_interviews(session, deltas, original, best, owner, stored_interviews)
     repository.apply_bucket_deltas(session, deltas)
 
