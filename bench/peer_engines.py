@@ -95,8 +95,51 @@ def _directory_bytes(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
 
+class _SqlEngine:
+    """The queries both engines share: USAGE_SQL with each engine's table, literals and days."""
+
+    table = "events"
+
+    def _run(self, statement: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _instant(self, moment: datetime) -> str:
+        raise NotImplementedError
+
+    def _day(self, column: str, zone: str) -> str:
+        raise NotImplementedError
+
+    def _query(
+        self,
+        bucket: str,
+        first_bucket: str,
+        companies: Sequence[str],
+        start: datetime,
+        end: datetime,
+    ) -> list[Row]:
+        statement = USAGE_SQL.format(
+            table=self.table,
+            ids=_ids(companies),
+            start=self._instant(start),
+            end=self._instant(end),
+            bucket=bucket,
+            first_bucket=first_bucket,
+        )
+        return _rows(self._run(statement))
+
+    def usage(self, companies: Sequence[str], start: datetime, end: datetime) -> list[Row]:
+        return self._query("0", "0", companies, start, end)
+
+    def daily(
+        self, companies: Sequence[str], start: datetime, end: datetime, zone: str
+    ) -> list[Row]:
+        return self._query(
+            self._day("occurred_at", zone), self._day("first_at", zone), companies, start, end
+        )
+
+
 @dataclass
-class DuckEngine:
+class DuckEngine(_SqlEngine):
     """A DuckDB database file with one table, `events`, in time order."""
 
     path: Path
@@ -124,48 +167,29 @@ class DuckEngine:
     def bytes_on_disk(self) -> int:
         return _directory_bytes(self.path)
 
-    def _query(
-        self,
-        bucket: str,
-        first_bucket: str,
-        companies: Sequence[str],
-        start: datetime,
-        end: datetime,
-    ) -> list[Row]:
-        statement = USAGE_SQL.format(
-            table="events",
-            ids=_ids(companies),
-            start=f"TIMESTAMP '{_literal(start)}'",
-            end=f"TIMESTAMP '{_literal(end)}'",
-            bucket=bucket,
-            first_bucket=first_bucket,
-        )
-        return _rows(self.connection.execute(statement).fetchall())
+    def _run(self, statement: str) -> list[tuple[Any, ...]]:
+        return self.connection.execute(statement).fetchall()
 
-    def usage(self, companies: Sequence[str], start: datetime, end: datetime) -> list[Row]:
-        return self._query("0", "0", companies, start, end)
+    def _instant(self, moment: datetime) -> str:
+        return f"TIMESTAMP '{_literal(moment)}'"
 
-    def daily(
-        self, companies: Sequence[str], start: datetime, end: datetime, zone: str
-    ) -> list[Row]:
-        def day(column: str) -> str:
-            if zone == "UTC":
-                return f"CAST(epoch(date_trunc('day', {column})) AS BIGINT)"
-            local = f"timezone('{zone}', CAST({column} AS TIMESTAMPTZ))"
-            return f"CAST(epoch(timezone('{zone}', date_trunc('day', {local}))) AS BIGINT)"
-
-        return self._query(day("occurred_at"), day("first_at"), companies, start, end)
+    def _day(self, column: str, zone: str) -> str:
+        if zone == "UTC":
+            return f"CAST(epoch(date_trunc('day', {column})) AS BIGINT)"
+        local = f"timezone('{zone}', CAST({column} AS TIMESTAMPTZ))"
+        return f"CAST(epoch(timezone('{zone}', date_trunc('day', {local}))) AS BIGINT)"
 
     def close(self) -> None:
         self.connection.close()
 
 
 @dataclass
-class ChEngine:
+class ChEngine(_SqlEngine):
     """A chDB session directory with one MergeTree table, `bench.events`."""
 
     path: Path
     name: str = "chDB"
+    table = "bench.events"
 
     def __post_init__(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -203,34 +227,11 @@ class ChEngine:
         )
         return int(found[0][0])
 
-    def _query(
-        self,
-        bucket: str,
-        first_bucket: str,
-        companies: Sequence[str],
-        start: datetime,
-        end: datetime,
-    ) -> list[Row]:
-        statement = USAGE_SQL.format(
-            table="bench.events",
-            ids=_ids(companies),
-            start=f"toDateTime64('{_literal(start)}', 6, 'UTC')",
-            end=f"toDateTime64('{_literal(end)}', 6, 'UTC')",
-            bucket=bucket,
-            first_bucket=first_bucket,
-        )
-        return _rows(self._run(statement))
+    def _instant(self, moment: datetime) -> str:
+        return f"toDateTime64('{_literal(moment)}', 6, 'UTC')"
 
-    def usage(self, companies: Sequence[str], start: datetime, end: datetime) -> list[Row]:
-        return self._query("0", "0", companies, start, end)
-
-    def daily(
-        self, companies: Sequence[str], start: datetime, end: datetime, zone: str
-    ) -> list[Row]:
-        def day(column: str) -> str:
-            return f"toUnixTimestamp(toStartOfDay({column}, '{zone}'))"
-
-        return self._query(day("occurred_at"), day("first_at"), companies, start, end)
+    def _day(self, column: str, zone: str) -> str:
+        return f"toUnixTimestamp(toStartOfDay({column}, '{zone}'))"
 
     def close(self) -> None:
         self.cursor.close()

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
@@ -237,33 +237,14 @@ class _First:
     cost_key: str
 
 
-class Counted(Protocol):
-    """What counting a newly stored event needs of it (ingestion's and the bulk import's)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def company_id(self) -> uuid.UUID: ...
-    @property
-    def cost_key(self) -> str: ...
-    @property
-    def occurred_at(self) -> int: ...
-    @property
-    def minutes(self) -> int: ...
-    @property
-    def interview_id(self) -> str | None: ...
-    @property
-    def is_test(self) -> bool: ...
-    @property
-    def credits(self) -> int | None: ...
-
-
 def _write(session: Session, priced: list[PricedEvent], stored_interviews: dict[str, Any]) -> None:
     repository.insert_events(session, priced)
     count(session, priced, stored_interviews)
 
 
-def count(session: Session, priced: Sequence[Counted], stored_interviews: dict[str, Any]) -> None:
+def count(
+    session: Session, priced: Sequence[repository.CountedRow], stored_interviews: dict[str, Any]
+) -> None:
     """Count events just stored: their interviews' first counted events and the
     running totals (ingestion and the bulk import both come here).
 

@@ -23,8 +23,8 @@ buckets: Table = UsageBucket.__table__  # type: ignore[assignment]
 companies: Table = Company.__table__  # type: ignore[assignment]
 
 
-class NewEventRow(Protocol):
-    """What insert_events needs of an event: its normalised fields and price."""
+class CountedRow(Protocol):
+    """What counting a newly stored event needs of it (ingestion's and the bulk import's)."""
 
     @property
     def id(self) -> str: ...
@@ -48,10 +48,14 @@ class NewEventRow(Protocol):
     def is_test(self) -> bool: ...
 
     @property
-    def agent_focus(self) -> str | None: ...
+    def credits(self) -> int | None: ...
+
+
+class NewEventRow(CountedRow, Protocol):
+    """What insert_events needs of an event: what counting needs, its focus and price."""
 
     @property
-    def credits(self) -> int | None: ...
+    def agent_focus(self) -> str | None: ...
 
     @property
     def pricing_rule_id(self) -> uuid.UUID | None: ...
