@@ -6,6 +6,7 @@ lies in the window. Same semantics as GET /billing/usage, no aggregates.
 Its answers are also compared with tally's, window by window.
 """
 
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -107,7 +108,7 @@ def disagreements(
     """Windows where tally's answer differs from the naive one (should be 0)."""
     differing = 0
     for window, naive in zip(items, answers, strict=True):
-        tally = report_in_process(database, caller, window)
+        tally = json.loads(report_in_process(database, caller, window), parse_float=Decimal)
         for entry in tally["companies"]:
             mine = naive[entry["companyId"]]
             if _tally_view(entry) != _naive_view(mine, entry["billingSystem"]):

@@ -241,14 +241,15 @@ def _tally_company(entry: dict[str, Any]) -> View:
     }
 
 
-def tally_usage_view(report: dict[str, Any]) -> dict[tuple[int, str], View]:
-    return {(0, entry["companyId"]): _tally_company(entry) for entry in report["companies"]}
+def tally_usage_view(report: str) -> dict[tuple[int, str], View]:
+    companies = json.loads(report, parse_float=Decimal)["companies"]
+    return {(0, entry["companyId"]): _tally_company(entry) for entry in companies}
 
 
 def tally_series_view(text: str, request: SeriesPlan) -> dict[tuple[int, str], View]:
     starts = [to_micros(bucket.start) // 1_000_000 for bucket in request.buckets]
     found = {}
-    for company in json.loads(text)["data"]["companies"]:
+    for company in json.loads(text, parse_float=Decimal)["data"]["companies"]:
         for start, bucket in zip(starts, company["buckets"], strict=True):
             found[(start, company["companyId"])] = _tally_company(
                 bucket | {"billingSystem": company["billingSystem"]}

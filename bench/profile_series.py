@@ -24,11 +24,11 @@ from bench.config import parse
 from bench.load import obtain
 from bench.measure import percentile, say
 from tally.companies import repository as companies
-from tally.core.envelope import success
 from tally.db.engine import Database
 from tally.reporting import service
 from tally.reporting.series import plan, series_json
 from tally.reporting.usage import usage_report
+from tally.reporting.views import success_json
 
 
 def _timed(work: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
@@ -69,7 +69,7 @@ def main() -> None:
                 return sum(1 for _ in service.series(session, ordered, request.instants))
 
             def usage_body() -> bytes:
-                return bytes(success(usage_report(session, scope, start, end)).body)
+                return success_json(usage_report(session, scope, start, end))
 
             def series_body(selected: frozenset[Any] | None) -> Callable[[], str]:
                 return lambda: "".join(series_json(session, scope, request, selected=selected))

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from bench.dataset import HISTORY_DAYS
@@ -73,8 +72,8 @@ def principal(meta: Meta, query: Query) -> Principal:
     )
 
 
-def report_in_process(database: Database, caller: Principal, window: Window) -> dict[str, Any]:
-    """What GET /billing/usage computes after authentication."""
+def report_in_process(database: Database, caller: Principal, window: Window) -> str:
+    """What GET /billing/usage computes after authentication: its `data`, as JSON text."""
     with database.transaction(write=False) as session:
         companies = visible_companies(session, caller, None)
         return usage_report(session, companies, *window)

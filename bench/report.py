@@ -25,7 +25,8 @@ NOTES = """\
   are used in-process and over HTTP. Three warm-up queries per series are not counted.
   Percentiles are nearest-rank.
 - **In-process** is what a request does after authentication: a read transaction,
-  `visible_companies` for a principal of the key's kind, `usage_report`. No JSON.
+  `visible_companies` for a principal of the key's kind, `usage_report` (which writes
+  the answer's JSON text; the envelope around it is not added).
 - **Over HTTP** is `GET /billing/usage` with a real key, on one keep-alive connection,
   from sending the request to reading the whole body, against `tally serve --workers N`.
 - **Naive** is one SQL statement over `usage_events` only (counted events of the window

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
@@ -170,8 +171,8 @@ class Keys:
 def create_keys(database: Database, meta: Meta) -> Keys:
     """Real keys, through the same service as POST /admin/api-keys."""
     # Measuring throughput, not the rate limits: the highest limits a key may have.
-    unlimited = {"rateLimitPerMinute": 1_000_000, "rateLimitPerHour": 60_000_000}
-    bodies = [
+    unlimited: dict[str, Any] = {"rateLimitPerMinute": 1_000_000, "rateLimitPerHour": 60_000_000}
+    bodies: list[dict[str, Any]] = [
         {"kind": "company", "companyId": meta.company, "scopes": ["read:billing"]} | unlimited,
         {"kind": "ats", "atsIntegrationId": meta.ats_q3, "scopes": ["read:billing"]} | unlimited,
         {"kind": "ats", "atsIntegrationId": meta.ats_q4, "scopes": ["read:billing"]} | unlimited,

@@ -32,9 +32,11 @@ import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bench import backends, ingest, queries, server
 from bench.config import parse
@@ -197,6 +199,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _store(session: Session, parsed: Any) -> Any:
+    return ingest_module.store(session, parsed, utcnow())
+
+
 def _store_all(database: Database, bodies: list[dict[str, Any]]) -> tuple[float, float]:
     """Seconds decoding (no lock) and seconds in the write transaction, summed over batches."""
     decoding = writing = 0.0
@@ -204,9 +210,7 @@ def _store_all(database: Database, bodies: list[dict[str, Any]]) -> tuple[float,
         began = time.perf_counter()
         parsed = ingest_module.parse(body)
         middle = time.perf_counter()
-        database.write(
-            lambda session, parsed=parsed: ingest_module.store(session, parsed, utcnow())
-        )
+        database.write(partial(_store, parsed=parsed))
         decoding += middle - began
         writing += time.perf_counter() - middle
     return decoding, writing

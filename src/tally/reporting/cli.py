@@ -28,7 +28,7 @@ from tally.db.engine import Database
 from tally.db.migrate import upgrade
 from tally.errors import CompanyNotAccessible, TallyError, ValidationFailed
 from tally.reporting import csv_export, service
-from tally.reporting.series import SeriesPlan, dumps, plan, series_json
+from tally.reporting.series import SeriesPlan, plan, series_json
 from tally.reporting.usage import usage_report
 from tally.usage.api import resolve_window
 
@@ -97,7 +97,7 @@ def _lines(
     if output_format is OutputFormat.CSV:
         yield from csv_export.csv_lines(session, companies, request, advance)
     elif request.granularity is None:
-        yield dumps(usage_report(session, companies, request.start, request.end))
+        yield usage_report(session, companies, request.start, request.end)
     else:
         yield from series_json(session, companies, request, advance, envelope=False)
     if output_format is OutputFormat.JSON:

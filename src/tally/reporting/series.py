@@ -9,18 +9,23 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import simplejson
 from sqlalchemy.orm import Session
 
 from tally.companies.repository import CompanyRef
 from tally.core.calendar import Bucket, CalendarError, Granularity, buckets, zone
-from tally.core.instants import format_instant, utcnow
 from tally.errors import CompanyNotAccessible, ValidationFailed
 from tally.reporting import service
 from tally.reporting.results import CompanySeries
-from tally.reporting.views import Across, company_totals
+from tally.reporting.views import (
+    Across,
+    company_head,
+    company_totals,
+    edges,
+    envelope_head,
+    envelope_tail,
+    string,
+)
 
 # Told how many more units of work are done (companies, or buckets for the CSV).
 Progress = Callable[[int], None]
@@ -103,25 +108,22 @@ def check_selection(
         )
 
 
-def dumps(value: Any) -> str:
-    """JSON exactly as the envelope writes it (decimals exact, compact)."""
-    return simplejson.dumps(
-        value, use_decimal=True, default=str, ensure_ascii=False, separators=(",", ":")
+def _buckets(item: CompanySeries, bucket_edges: Sequence[str]) -> str:
+    """A company's `buckets` array."""
+    company = item.company
+    return (
+        "["
+        + ",".join(
+            f"{{{edge},{company_totals(company, usage)}}}"
+            for edge, usage in zip(bucket_edges, item.usage, strict=True)
+        )
+        + "]"
     )
 
 
-def _company(item: CompanySeries, edges: Sequence[dict[str, str]]) -> dict[str, Any]:
+def _company(item: CompanySeries, buckets: str) -> str:
     """One company of the series, as tally.reporting.schemas.CompanySeries dumps it."""
-    company = item.company
-    return {
-        "companyId": str(company.id),
-        "companyName": company.name,
-        "billingSystem": company.billing_system,
-        "buckets": [
-            edge | company_totals(company, usage)
-            for edge, usage in zip(edges, item.usage, strict=True)
-        ],
-    }
+    return f'{{{company_head(item.company)},"buckets":{buckets}}}'
 
 
 def series_json(
@@ -139,34 +141,38 @@ def series_json(
     those companies' entries (the top-level buckets still sum every company).
     """
     ordered = service.ordered(companies)
-    across = [Across(ordered) for _ in request.buckets]
-    period = {"start": format_instant(request.start), "end": format_instant(request.end)}
     granularity = request.granularity or Granularity.DAY
     yield (
-        ('{"success":true,"data":' if envelope else "")
-        + '{"period":'
-        + dumps(period)
-        + ',"granularity":'
-        + dumps(granularity.value)
-        + ',"timeZone":'
-        + dumps(request.time_zone)
-        + ',"companies":['
+        (envelope_head() if envelope else "")
+        + f'{{"period":{{{edges(request.start, request.end)}}},'
+        + f'"granularity":{string(granularity.value)},"timeZone":{string(request.time_zone)},'
+        + '"companies":['
     )
-    edges = [
-        {"start": format_instant(bucket.start), "end": format_instant(bucket.end)}
-        for bucket in request.buckets
-    ]
-    listed = 0
-    for item in service.series(session, ordered, request.instants):
-        for bucket_across, usage in zip(across, item.usage, strict=True):
-            bucket_across.add(item.company, usage)
+    bucket_edges = [edges(bucket.start, bucket.end) for bucket in request.buckets]
+    if len(ordered) == 1:
+        # One company (every company key): the sums across companies are its
+        # own, field for field, so its buckets' text is written once, for both.
+        item = next(iter(service.series(session, ordered, request.instants)))
+        buckets = _buckets(item, bucket_edges)
         if selected is None or item.company.id in selected:
-            yield ("," if listed else "") + dumps(_company(item, edges))
-            listed += 1
+            yield _company(item, buckets)
         if progress is not None:
             progress(1)
-    top = [edge | total.fields() for edge, total in zip(edges, across, strict=True)]
-    yield '],"buckets":' + dumps(top) + "}"
+        yield f'],"buckets":{buckets}}}'
+    else:
+        across = [Across(ordered) for _ in request.buckets]
+        listed = 0
+        for item in service.series(session, ordered, request.instants):
+            for bucket_across, usage in zip(across, item.usage, strict=True):
+                bucket_across.add(item.company, usage)
+            if selected is None or item.company.id in selected:
+                yield ("," if listed else "") + _company(item, _buckets(item, bucket_edges))
+                listed += 1
+            if progress is not None:
+                progress(1)
+        top = ",".join(
+            f"{{{edge},{total.fields()}}}" for edge, total in zip(bucket_edges, across, strict=True)
+        )
+        yield f'],"buckets":[{top}]}}'
     if envelope:
-        timestamp = format_instant(utcnow().replace(microsecond=0))
-        yield ',"error":null,"timestamp":' + dumps(timestamp) + "}"
+        yield envelope_tail()

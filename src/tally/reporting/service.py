@@ -12,6 +12,7 @@ import uuid
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from functools import lru_cache
 from itertools import pairwise
 
 from sqlalchemy.orm import Session
@@ -88,6 +89,11 @@ def _per_instant(
     ]
 
 
+# A day's month and day lookups never change: reports share them (a series
+# of 365 days would otherwise convert each day to a date and back).
+_day_lookups = lru_cache(maxsize=8192)(prefix_lookups)
+
+
 def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], list[list[int]]]:
     """Per level, the distinct non-empty ranges to seek in; per hour, its range at each level.
 
@@ -95,13 +101,10 @@ def _seek_plan(hours: Sequence[int]) -> tuple[dict[int, list[tuple[int, int]]], 
     needs no hour row, the 1st of a month no day row).
     """
     ranges: dict[int, dict[tuple[int, int], int]] = {level: {} for level in LEVELS}
-    months: dict[int, tuple[tuple[int, int, int], ...]] = {}
     used: list[list[int]] = []
     for hour in hours:
         day = floor_day(hour)
-        lookups = months.get(day)
-        if lookups is None:
-            lookups = months[day] = prefix_lookups(day)
+        lookups = _day_lookups(day)
         picks = []
         for level, low, high in ((*lookups[0],), (*lookups[1],), (HOUR, day, hour)):
             if low >= high:

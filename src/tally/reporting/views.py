@@ -1,45 +1,84 @@
-"""Typed results -> the wire format of one interval, per company and across companies.
+"""Typed results -> the JSON text of one interval, per company and across companies.
 
-The dicts built here are exactly what the models of tally.reporting.schemas
-dump (same camelCase keys, same order, unit fields absent rather than null);
-tests/reporting/test_views.py holds them to it. They are built directly
-because a 1,000-bucket series for 500 companies would otherwise spend most of
-its time constructing and dumping half a million pydantic models.
+The text written here is byte for byte what the models of
+tally.reporting.schemas dump through the envelope's encoder (same camelCase
+keys, same order, unit fields absent rather than null, decimals as plain
+numbers); tests/reporting/test_views.py holds it to that. It is written
+directly, from the integer sums, because a series of 365 buckets of five cost
+keys would otherwise spend most of its time building and encoding thousands
+of dicts (or pydantic models), Decimals included.
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 import simplejson
 
 from tally.companies.repository import CompanyRef
 from tally.core.instants import format_instant, utcnow
-from tally.core.quantities import from_scaled as _from_scaled
+from tally.core.quantities import from_scaled
 from tally.reporting.results import Usage
 
-# Decimals are immutable: long series repeat the same amounts (0 above all).
-from_scaled = lru_cache(maxsize=4096)(_from_scaled)
 UNITS = ("minutes", "credits")
 AMOUNT = {"minutes": "minutesUsed", "credits": "creditsUsed"}
 TOTAL = {"minutes": "totalMinutesUsed", "credits": "totalCreditsUsed"}
 
 
-def company_totals(company: CompanyRef, usage: Usage) -> dict[str, Any]:
-    """The fields of one company's interval (SPEC section 2 rules 2, 4-7)."""
+def dumps(value: object) -> str:
+    """JSON exactly as the envelope writes it (decimals exact, compact)."""
+    return simplejson.dumps(
+        value, use_decimal=True, default=str, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+# Long series repeat the same amounts (0 above all), cost keys and instants.
+@lru_cache(maxsize=8192)
+def amount(scaled: int) -> str:
+    """Millionths as the JSON number the envelope writes for their Decimal."""
+    return str(from_scaled(scaled))
+
+
+@lru_cache(maxsize=4096)
+def string(value: str) -> str:
+    """A JSON string literal."""
+    return dumps(value)
+
+
+# Equal aware datetimes hash alike and format alike (always in UTC).
+instant = lru_cache(maxsize=16384)(format_instant)
+
+
+def edges(start: datetime, end: datetime) -> str:
+    """The members of an interval's `start` and `end`."""
+    return f'"start":"{instant(start)}","end":"{instant(end)}"'
+
+
+def company_head(company: CompanyRef) -> str:
+    """The members naming a company (companyId, companyName, billingSystem)."""
+    return (
+        f'"companyId":"{company.id}","companyName":{string(company.name)},'
+        f'"billingSystem":{string(company.billing_system)}'
+    )
+
+
+def company_totals(company: CompanyRef, usage: Usage) -> str:
+    """The members of one company's interval (SPEC section 2 rules 2, 4-7)."""
     unit = company.billing_system
-    amount_field = AMOUNT[unit]
+    minutes = unit == "minutes"
+    member = f',"{AMOUNT[unit]}":'
     breakdown = []
     total = 0
     for key, sums in usage.counted():
-        amount = sums.amount(unit)
-        total += amount
-        breakdown.append({"costKey": key, "events": sums.events, amount_field: from_scaled(amount)})
-    return {
-        TOTAL[unit]: from_scaled(total),
-        "totalInterviews": usage.interviews,
-        "breakdownByCostKey": breakdown,
-    }
+        scaled = sums.minutes if minutes else sums.credits
+        total += scaled
+        breakdown.append(
+            f'{{"costKey":{string(key)},"events":{sums.events}{member}{amount(scaled)}}}'
+        )
+    return (
+        f'"{TOTAL[unit]}":{amount(total)},"totalInterviews":{usage.interviews},'
+        f'"breakdownByCostKey":[{",".join(breakdown)}]'
+    )
 
 
 class Across:
@@ -68,42 +107,43 @@ class Across:
         for key, sums in usage.by_cost_key.items():
             if not sums.events:
                 continue
-            amount = sums.minutes if minutes else sums.credits
+            scaled = sums.minutes if minutes else sums.credits
             merged = per_key.get(key)
             if merged is None:
                 merged = per_key[key] = {"events": 0} | dict.fromkeys(self.units, 0)
             merged["events"] += sums.events
-            merged[unit] += amount
-            added += amount
+            merged[unit] += scaled
+            added += scaled
         self.totals[unit] += added
 
-    def fields(self) -> dict[str, Any]:
-        breakdown = [
-            {"costKey": key, "events": self.per_key[key]["events"]}
-            | {AMOUNT[unit]: from_scaled(self.per_key[key][unit]) for unit in self.units}
-            for key in sorted(self.per_key)
-        ]
-        return {
-            **{TOTAL[unit]: from_scaled(self.totals[unit]) for unit in self.units},
-            "totalInterviews": self.interviews,
-            "breakdownByCostKey": breakdown,
-        }
+    def fields(self) -> str:
+        """The members of the interval's sums (totals, totalInterviews, breakdownByCostKey)."""
+        units = self.units
+        breakdown = []
+        for key in sorted(self.per_key):
+            merged = self.per_key[key]
+            amounts = "".join(f',"{AMOUNT[unit]}":{amount(merged[unit])}' for unit in units)
+            breakdown.append(f'{{"costKey":{string(key)},"events":{merged["events"]}{amounts}}}')
+        totals = "".join(f'"{TOTAL[unit]}":{amount(self.totals[unit])},' for unit in units)
+        return (
+            f'{totals}"totalInterviews":{self.interviews},'
+            f'"breakdownByCostKey":[{",".join(breakdown)}]'
+        )
 
 
-def success_json(data: dict[str, Any]) -> bytes:
-    """The success envelope around `data`, encoded, byte for byte as EnvelopeResponse writes it.
+def envelope_head() -> str:
+    """The success envelope up to its `data` (tally.core.envelope's member order)."""
+    return '{"success":true,"data":'
 
-    For a `data` already in wire form (plain dicts, lists, str, int and
-    Decimal): no envelope model is built, validated and dumped again, and the
+
+def envelope_tail() -> str:
+    """The success envelope after its `data`."""
+    return f',"error":null,"timestamp":"{format_instant(utcnow().replace(microsecond=0))}"}}'
+
+
+def success_json(data: str) -> bytes:
+    """The success envelope around `data` (JSON text), byte for byte as EnvelopeResponse
+    writes it: no envelope model is built, validated and dumped again, and the
     encoding can run in the worker thread that computed the data.
     """
-    envelope = {
-        "success": True,
-        "data": data,
-        "error": None,
-        "timestamp": format_instant(utcnow().replace(microsecond=0)),
-    }
-    encoded: str = simplejson.dumps(
-        envelope, use_decimal=True, ensure_ascii=False, separators=(",", ":")
-    )
-    return encoded.encode("utf-8")
+    return (envelope_head() + data + envelope_tail()).encode("utf-8")
