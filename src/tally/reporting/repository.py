@@ -61,6 +61,75 @@ _SEEK_LATERAL = (
     " ORDER BY x.bucket_start DESC LIMIT 1) l"
     " WHERE p.company_id IN ({ids})"
 )
+# The running total of each pair at each of a few instants, summed in SQL:
+# per instant, the latest row of each level in its range (SQLite: a MAX seek
+# and a point lookup; PostgreSQL: a backward LATERAL seek), added up. A
+# report of one window reads 2 rows per pair, not 6 rows through Python.
+_LEVEL_MAX = (
+    " LEFT JOIN usage_buckets {a} ON {a}.company_id = p.company_id"
+    " AND {a}.cost_key = p.cost_key AND {a}.granularity = {g}"
+    " AND {a}.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
+    " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= i.{a}lo AND x.bucket_start < i.{a}hi)"
+)
+_LEVEL_LATERAL = (
+    " LEFT JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
+    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= i.{a}lo AND x.bucket_start < i.{a}hi"
+    " ORDER BY x.bucket_start DESC LIMIT 1) {a} ON TRUE"
+)
+# Aliases of the three levels' rows (month, day, hour) and their granularities.
+_LEVEL_ALIASES = (("m", 2), ("d", 1), ("h", 0))
+_SUMS = (
+    " SELECT p.company_id, p.cost_key, i.n,"
+    " COALESCE(m.events, 0) + COALESCE(d.events, 0) + COALESCE(h.events, 0),"
+    " COALESCE(m.minutes, 0) + COALESCE(d.minutes, 0) + COALESCE(h.minutes, 0),"
+    " COALESCE(m.credits, 0) + COALESCE(d.credits, 0) + COALESCE(h.credits, 0),"
+    " COALESCE(m.interviews, 0) + COALESCE(d.interviews, 0) + COALESCE(h.interviews, 0)"
+    " FROM usage_pairs p CROSS JOIN i{joins} WHERE p.company_id IN ({ids})"
+    " AND (m.events IS NOT NULL OR d.events IS NOT NULL OR h.events IS NOT NULL)"
+)
+
+
+def _sums_statement(driver: Driver, count: int, company_count: int) -> str:
+    columns = ("n", "mlo", "mhi", "dlo", "dhi", "hlo", "hhi")
+    rows = [[0] * len(columns)] * count
+    level = _LEVEL_MAX if driver.sqlite else _LEVEL_LATERAL
+    joins = "".join(level.format(a=alias, g=granularity) for alias, granularity in _LEVEL_ALIASES)
+    marks = ", ".join([driver.mark] * company_count)
+    # Only tally's own constants and placeholders go into the text.
+    return _values(driver, "i", columns, rows) + _SUMS.format(joins=joins, ids=marks)
+
+
+# (company, cost key) -> (instant index, (events, minutes, credits, interviews)) rows.
+InstantSums = dict[tuple[uuid.UUID, str], list[tuple[int, tuple[int, ...]]]]
+
+
+def instant_sums(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    lookups: Sequence[tuple[int, int, int, int, int, int]],
+) -> InstantSums:
+    """Per pair of the companies, the sum of its three levels' rows at each instant.
+
+    `lookups` holds, per instant, the [low, high) range of its month, day and
+    hour rows (tally.usage.buckets.prefix_lookups); an instant where the pair
+    has no row at all is left out.
+    """
+    driver = Driver(session)
+    found: InstantSums = {}
+    values = [value for index, ranges in enumerate(lookups) for value in (index, *ranges)]
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        keys = [driver.uuid(company_id) for company_id in part]
+        back = dict(zip(keys, part, strict=True))
+        statement = _sums_statement(driver, len(lookups), len(keys))
+        # The columns are sums of BIGINTs and 0: ints on both databases.
+        for company, key, index, *sums in driver.fetchall(statement, [*values, *keys]):
+            found.setdefault((back[company], key), []).append((index, tuple(sums)))
+    return found
+
+
 _RAW = (
     "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
     " SUM(COALESCE(e.credits, 0)), 0 FROM r JOIN usage_events e"

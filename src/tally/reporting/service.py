@@ -24,6 +24,9 @@ from tally.reporting.results import CompanySeries, Sums, Usage
 from tally.usage import fold
 from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_hour, prefix_lookups
 
+# Up to this many distinct hours, a report's running totals are added up in
+# SQL (repository.instant_sums) rather than read level by level and picked.
+SUMMED_HOURS = 4
 # Companies x instants held in memory at once; a report is computed chunk by chunk.
 CELL_BUDGET = 2_500
 
@@ -167,20 +170,14 @@ def _level_rows(
     return found
 
 
-def _totals(
-    session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
+def _picked_totals(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    hours: Sequence[int],
+    micros: Sequence[int],
 ) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
-    """(company, cost key) -> counters of everything before each instant, in order
-    (less the unfolded changes before the first instant's hour, the same for
-    every instant: only differences of these totals are meaningful).
-
-    Per level, seeks and range scans (see _level_rows) give every row any
-    range can pick; each range's latest row is then found in the pair's
-    sorted rows.
-    """
-    # Totals and tail of one moment: no fold may commit between the reads.
-    fold.hold_off_folds(session)
-    hours = sorted({floor_hour(instant) for instant in micros})
+    """The running totals at many hours: rows read per level (scans and seeks,
+    _level_rows), each hour's rows picked in Python."""
     ranges, used = _seek_plan(hours)
     found: dict[tuple[uuid.UUID, str | None], list[dict[int, Counters]]] = {}
     for position, level in enumerate(LEVELS):
@@ -196,9 +193,49 @@ def _totals(
     where = {hour: index for index, hour in enumerate(hours)}
     per_instant = [used[where[floor_hour(instant)]] for instant in micros]
     picks = [[chosen[position] for chosen in per_instant] for position in range(len(LEVELS))]
-    totals = {
-        pair: _per_instant(per_level, picks, len(micros)) for pair, per_level in found.items()
-    }
+    return {pair: _per_instant(per_level, picks, len(micros)) for pair, per_level in found.items()}
+
+
+def _summed_totals(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    hours: Sequence[int],
+    micros: Sequence[int],
+) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+    """The running totals at a few hours (a window's two edges): the three
+    levels' rows found and added up in SQL, one row per pair and hour."""
+    lookups = []
+    for hour in hours:
+        month, day, _ = _day_lookups(floor_day(hour))
+        lookups.append((month[1], month[2], day[1], day[2], floor_day(hour), hour))
+    where = {hour: index for index, hour in enumerate(hours)}
+    position = [where[floor_hour(instant)] for instant in micros]
+    totals: dict[tuple[uuid.UUID, str | None], list[Counters]] = {}
+    for pair, rows in repository.instant_sums(session, company_ids, lookups).items():
+        at_hour = dict(rows)
+        totals[pair] = [at_hour.get(index, ZERO) for index in position]
+    return totals
+
+
+def _totals(
+    session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
+) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+    """(company, cost key) -> counters of everything before each instant, in order
+    (less the unfolded changes before the first instant's hour, the same for
+    every instant: only differences of these totals are meaningful).
+
+    At a few distinct hours, SQL adds each hour's three rows up
+    (_summed_totals); at many (a series), seeks and range scans per level give
+    every row any range can pick, and each range's latest row is found in the
+    pair's sorted rows (_picked_totals).
+    """
+    # Totals and tail of one moment: no fold may commit between the reads.
+    fold.hold_off_folds(session)
+    hours = sorted({floor_hour(instant) for instant in micros})
+    if len(hours) <= SUMMED_HOURS:
+        totals = _summed_totals(session, company_ids, hours, micros)
+    else:
+        totals = _picked_totals(session, company_ids, hours, micros)
     if hours[0] < hours[-1]:
         tail = repository.tail_rows(session, company_ids, hours[0], hours[-1])
         _add_tail(totals, tail, micros)
