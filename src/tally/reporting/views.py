@@ -17,7 +17,7 @@ import simplejson
 
 from tally.companies.repository import CompanyRef
 from tally.core.instants import format_instant, utcnow
-from tally.core.quantities import from_scaled
+from tally.core.quantities import SCALE
 from tally.reporting.results import Usage
 
 UNITS = ("minutes", "credits")
@@ -32,11 +32,18 @@ def dumps(value: object) -> str:
     )
 
 
-# Long series repeat the same amounts (0 above all), cost keys and instants.
-@lru_cache(maxsize=8192)
 def amount(scaled: int) -> str:
-    """Millionths as the JSON number the envelope writes for their Decimal."""
-    return str(from_scaled(scaled))
+    """Millionths as the JSON number the envelope writes for their Decimal
+    (tally.core.quantities.from_scaled): 245500000 -> 245.5, 10000000 -> 10.
+    """
+    whole, fraction = divmod(abs(scaled), SCALE)
+    sign = "-" if scaled < 0 else ""
+    if fraction == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:06d}".rstrip("0")
+
+
+# Long series repeat the same cost keys and instants.
 
 
 @lru_cache(maxsize=4096)
@@ -62,11 +69,16 @@ def company_head(company: CompanyRef) -> str:
     )
 
 
+# Per unit: the member of a cost key's amount, and the head of the total.
+_MEMBER = {unit: f',"{AMOUNT[unit]}":' for unit in UNITS}
+_TOTAL = {unit: f'"{TOTAL[unit]}":' for unit in UNITS}
+
+
 def company_totals(company: CompanyRef, usage: Usage) -> str:
     """The members of one company's interval (SPEC section 2 rules 2, 4-7)."""
     unit = company.billing_system
     minutes = unit == "minutes"
-    member = f',"{AMOUNT[unit]}":'
+    member = _MEMBER[unit]
     breakdown = []
     total = 0
     for key, sums in usage.counted():
@@ -76,7 +88,7 @@ def company_totals(company: CompanyRef, usage: Usage) -> str:
             f'{{"costKey":{string(key)},"events":{sums.events}{member}{amount(scaled)}}}'
         )
     return (
-        f'"{TOTAL[unit]}":{amount(total)},"totalInterviews":{usage.interviews},'
+        f'{_TOTAL[unit]}{amount(total)},"totalInterviews":{usage.interviews},'
         f'"breakdownByCostKey":[{",".join(breakdown)}]'
     )
 
