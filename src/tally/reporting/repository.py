@@ -91,14 +91,16 @@ _SUMS = (
 )
 
 
-def _sums_statement(driver: Driver, count: int, company_count: int) -> str:
+def _sums_statement(
+    driver: Driver, rows: Sequence[Sequence[int]], keys: list[Any]
+) -> tuple[str, list[Any]]:
     columns = ("n", "mlo", "mhi", "dlo", "dhi", "hlo", "hhi")
-    rows = [[0] * len(columns)] * count
     level = _LEVEL_MAX if driver.sqlite else _LEVEL_LATERAL
     joins = "".join(level.format(a=alias, g=granularity) for alias, granularity in _LEVEL_ALIASES)
-    marks = ", ".join([driver.mark] * company_count)
+    marks = ", ".join([driver.mark] * len(keys))
+    values, params = _values(driver, "i", columns, rows)
     # Only tally's own constants and placeholders go into the text.
-    return _values(driver, "i", columns, rows) + _SUMS.format(joins=joins, ids=marks)
+    return values + _SUMS.format(joins=joins, ids=marks), params + keys
 
 
 # (company, cost key) -> (instant index, (events, minutes, credits, interviews)) rows.
@@ -118,14 +120,14 @@ def instant_sums(
     """
     driver = Driver(session)
     found: InstantSums = {}
-    values = [value for index, ranges in enumerate(lookups) for value in (index, *ranges)]
+    rows = [(index, *ranges) for index, ranges in enumerate(lookups)]
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
         back = dict(zip(keys, part, strict=True))
-        statement = _sums_statement(driver, len(lookups), len(keys))
+        statement, params = _sums_statement(driver, rows, keys)
         # The columns are sums of BIGINTs and 0: ints on both databases.
-        for company, key, index, *sums in driver.fetchall(statement, [*values, *keys]):
+        for company, key, index, *sums in driver.fetchall(statement, params):
             found.setdefault((back[company], key), []).append((index, tuple(sums)))
     return found
 
@@ -163,21 +165,34 @@ _RAW_LATERAL = (
 Row = tuple[int, uuid.UUID, str | None, int, int, int, int]
 
 
-def _values(driver: Driver, name: str, columns: Sequence[str], rows: list[list[int]]) -> str:
-    """WITH name(columns) AS (VALUES ...): integers, cast so PostgreSQL types them alike."""
-    mark = driver.mark if driver.sqlite else f"CAST({driver.mark} AS BIGINT)"
-    row = "(" + ", ".join([mark] * len(columns)) + ")"
-    return f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
+_UNNEST = "WITH {name}({columns}) AS (SELECT * FROM unnest({arrays}))"
+
+
+def _values(
+    driver: Driver, name: str, columns: Sequence[str], rows: Sequence[Sequence[int]]
+) -> tuple[str, list[Any]]:
+    """WITH name(columns) AS (...) holding integer rows, and its parameters.
+
+    SQLite: a VALUES list of placeholders. PostgreSQL: unnest() of one BIGINT
+    array per column, so a statement of 700 ranges has 3 parameters, not
+    2,100 that psycopg would split out of the text and PostgreSQL parse.
+    """
+    if driver.sqlite:
+        row = "(" + ", ".join([driver.mark] * len(columns)) + ")"
+        text = f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
+        return text, [value for item in rows for value in item]
+    arrays = ", ".join([f"CAST({driver.mark} AS BIGINT[])"] * len(columns))
+    text = _UNNEST.format(name=name, columns=", ".join(columns), arrays=arrays)
+    return text, [list(column) for column in zip(*rows, strict=True)]
 
 
 def _raw_statement(
     driver: Driver, ids: list[Any], ranges: Sequence[tuple[int, int, int]]
 ) -> tuple[str, list[Any]]:
-    rows = [list(item) for item in ranges]
     marks = ", ".join([driver.mark] * len(ids))
     template = _RAW if driver.sqlite else _RAW_LATERAL
-    statement = _values(driver, "r", ("i", "lo", "hi"), rows) + " " + template.format(ids=marks)
-    return statement, [value for row in rows for value in row] + ids + ids
+    values, params = _values(driver, "r", ("i", "lo", "hi"), ranges)
+    return values + " " + template.format(ids=marks), params + ids + ids
 
 
 def _rows(
