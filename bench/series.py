@@ -18,8 +18,8 @@ over usage_events: the counted events of each bucket grouped by bucket,
 company and cost key (buckets as a VALUES list joined on occurred_at), plus
 the interviews whose first counted event lies in each bucket.
 
-`--gc-freeze` calls gc.freeze() before timing: what a server that freezes
-its start-up objects would see (tally does not yet). Without it, a series
+`--gc-freeze` calls gc.freeze() before timing: what tally's server does at
+start-up (tally.app's lifespan), so what a request there sees. Without it, a series
 that triggers a full collection of the garbage collector pays for walking
 every object of the process (about 60 ms on the development machine).
 """
