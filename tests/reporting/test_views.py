@@ -133,7 +133,6 @@ def test_across_text_is_what_its_model_dumps(entries: list[tuple[CompanyRef, Usa
     assert "{" + views.edges(start, end) + "," + across.fields() + "}" == dumps(model.dump())
 
 
-
 @given(scaled=st.integers(min_value=-(10**18), max_value=10**18))
 def test_an_amount_is_written_as_its_decimal(scaled: int) -> None:
     assert views.amount(scaled) == str(from_scaled(scaled))

@@ -15,6 +15,7 @@ hour before instants that are not whole UTC hours.
 
 import uuid
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -277,30 +278,36 @@ def raw_sums(
     return _rows(session, company_ids, ranges, _raw_statement)
 
 
-# The unfolded hourly changes of the companies in [low, high) (tally.usage.fold).
+# The unfolded hourly changes of the companies, summed per range [lo, hi) of
+# hours (tally.usage.fold): a report needs them only between its instants.
 _TAIL = (
-    "SELECT company_id, cost_key, hour_start, SUM(events), SUM(minutes), SUM(credits),"
-    " SUM(interviews) FROM usage_deltas WHERE company_id IN ({ids})"
-    " AND hour_start >= {m} AND hour_start < {m}"
-    " GROUP BY company_id, cost_key, hour_start"
+    "SELECT r.i, d.company_id, d.cost_key, SUM(d.events), SUM(d.minutes), SUM(d.credits),"
+    " SUM(d.interviews) FROM r JOIN usage_deltas d ON d.company_id IN ({ids})"
+    " AND d.hour_start >= r.lo AND d.hour_start < r.hi"
+    " GROUP BY r.i, d.company_id, d.cost_key"
 )
 
-# (company, cost key) -> its unfolded hours, in order, and their sums.
-TailRows = dict[tuple[uuid.UUID, str], list[tuple[int, tuple[int, int, int, int]]]]
+# (company, cost key) -> (range index, its sums), the ranges with changes.
+TailSums = dict[tuple[uuid.UUID, str], list[tuple[int, tuple[int, ...]]]]
 
 
-def tail_rows(session: Session, company_ids: Sequence[uuid.UUID], low: int, high: int) -> TailRows:
-    """Per pair of the companies, the sums of unfolded changes of each hour in [low, high)."""
+def tail_sums(session: Session, company_ids: Sequence[uuid.UUID], hours: Sequence[int]) -> TailSums:
+    """Per pair of the companies, the sums of unfolded changes in each range
+    [hours[i], hours[i + 1]) of consecutive hours, by i."""
     driver = Driver(session)
-    found: TailRows = {}
+    ranges = [(index, low, high) for index, (low, high) in enumerate(pairwise(hours))]
+    found: TailSums = {}
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
         back = dict(zip(keys, part, strict=True))
-        text = _TAIL.format(ids=", ".join([driver.mark] * len(keys)), m=driver.mark)
-        for row in driver.fetchall(text, [*keys, low, high]):
-            sums = (int(row[3]), int(row[4]), int(row[5]), int(row[6]))
-            found.setdefault((back[row[0]], row[1]), []).append((int(row[2]), sums))
-    for hours in found.values():
-        hours.sort()
+        marks = ", ".join([driver.mark] * len(keys))
+        for low in range(0, len(ranges), RANGE_CHUNK):
+            values, params = _values(
+                driver, "r", ("i", "lo", "hi"), ranges[low : low + RANGE_CHUNK]
+            )
+            statement = values + " " + _TAIL.format(ids=marks)
+            # PostgreSQL's SUM of BIGINTs is NUMERIC (a Decimal): ints for the arithmetic.
+            for index, company, key, *sums in driver.fetchall(statement, params + keys):
+                found.setdefault((back[company], key), []).append((index, tuple(map(int, sums))))
     return found

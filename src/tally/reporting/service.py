@@ -55,7 +55,7 @@ def company_chunk(instant_count: int, cell_budget: int = CELL_BUDGET) -> int:
     return max(1, cell_budget // max(1, instant_count))
 
 
-ZERO = (0, 0, 0, 0)
+ZERO: Counters = (0, 0, 0, 0)
 # Levels of the running totals, in the order prefix_lookups gives them.
 LEVELS = (MONTH, DAY, HOUR)
 
@@ -237,8 +237,8 @@ def _totals(
     else:
         totals = _picked_totals(session, company_ids, hours, micros)
     if hours[0] < hours[-1]:
-        tail = repository.tail_rows(session, company_ids, hours[0], hours[-1])
-        _add_tail(totals, tail, micros)
+        tail = repository.tail_sums(session, company_ids, hours)
+        _add_tail(totals, tail, hours, micros)
     partial_hours = [
         (index, floor_hour(instant), instant)
         for index, instant in enumerate(micros)
@@ -256,32 +256,39 @@ def _totals(
 
 def _add_tail(
     totals: dict[tuple[uuid.UUID, str | None], list[Counters]],
-    tail: repository.TailRows,
+    tail: repository.TailSums,
+    hours: Sequence[int],
     micros: Sequence[int],
 ) -> None:
-    """Add to each instant's totals the unfolded changes of the hours from the first
-    instant's hour to its own.
+    """Add to each instant's totals the unfolded changes of the hours from the
+    first instant's hour to its own (`tail`: their sums between consecutive
+    distinct hours).
 
     Changes of earlier hours would add the same to every instant, and the
     report only ever takes differences of these totals: they are left out,
     so what is read is bounded by the window, not by the tail.
     """
-    for pair, hours in tail.items():
+    where = {hour: index for index, hour in enumerate(hours)}
+    position = [where[floor_hour(instant)] for instant in micros]
+    for pair, ranges in tail.items():
         cumulative = totals.get(pair)
         if cumulative is None:
             cumulative = totals[pair] = [ZERO] * len(micros)
-        running = [0, 0, 0, 0]
-        at = 0
-        # Instants increase: one pass over the pair's hours.
-        for index, instant in enumerate(micros):
-            hour = floor_hour(instant)
-            while at < len(hours) and hours[at][0] < hour:
-                sums = hours[at][1]
-                for column in range(4):
-                    running[column] += sums[column]
-                at += 1
-            if any(running):
-                _add(cumulative, index, running)
+        # At each distinct hour, the sum of the ranges before it.
+        at_hour = [ZERO] * len(hours)
+        for index, sums in ranges:
+            at_hour[index + 1] = sums
+        running = ZERO
+        for index, sums in enumerate(at_hour):
+            running = at_hour[index] = (
+                running[0] + sums[0],
+                running[1] + sums[1],
+                running[2] + sums[2],
+                running[3] + sums[3],
+            )
+        for index, hour_index in enumerate(position):
+            if hour_index:
+                _add(cumulative, index, at_hour[hour_index])
 
 
 def _chunk_series(
