@@ -8,6 +8,7 @@ The crossings tally records must be exactly those thresholds, each once,
 with one delivery per endpoint.
 """
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,8 +20,10 @@ from sqlalchemy import func, select
 from tally.companies import service as companies
 from tally.companies.schemas import CompanyIn
 from tally.core.instants import format_instant, utcnow
+from tally.core.quantities import to_scaled
 from tally.db.engine import Database
 from tally.plans import service as plans
+from tally.plans.models import PlanUsage
 from tally.plans.periods import current_window
 from tally.plans.schemas import PlanIn
 from tally.usage import ingest
@@ -43,6 +46,7 @@ operation = st.one_of(
     st.tuples(st.just("batch"), st.lists(new_event, min_size=1, max_size=4)),
     st.tuples(st.just("resend"), st.integers(0, 50)),
     st.tuples(st.just("void"), st.integers(0, 50)),
+    st.tuples(st.just("replan"), st.just(0)),
 )
 
 
@@ -92,6 +96,14 @@ def _setup(db: Database) -> tuple[str, Any]:
     return str(company.id), now
 
 
+def _remembered_is_exact(db: Database, window: Any, reference: Reference) -> None:
+    """What the outbox remembered of the period (plan_usage) is the period's usage."""
+    with db.transaction(write=False) as session:
+        row = session.scalars(select(PlanUsage)).one_or_none()
+    if row is not None and (row.period_start, row.period_end) == (window.start, window.end):
+        assert row.used == to_scaled(reference.used())
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=SLOW, phases=PHASES)
 @given(history=st.lists(operation, min_size=1, max_size=10))
 def test_crossings_are_exactly_the_reference(db: Database, history):
@@ -102,6 +114,14 @@ def test_crossings_are_exactly_the_reference(db: Database, history):
     sent: list[list[dict[str, Any]]] = []
     counter = 0
     for kind, argument in history:
+        if kind == "replan":
+            # The same plan put again: what the outbox counted is counted anew.
+            with db.transaction(write=True) as session:
+                body = PlanIn.parse(
+                    {"allowance": ALLOWANCE, "period": "month", "thresholds": THRESHOLDS}
+                )
+                plans.put_plan(session, uuid.UUID(company), body, now)
+            continue
         if kind == "void":
             if not reference.events:
                 continue
@@ -138,6 +158,7 @@ def test_crossings_are_exactly_the_reference(db: Database, history):
         reference.batch(
             [(event["id"], event["id"].split("-")[1], event["minutes"]) for event in body]
         )
+        _remembered_is_exact(db, window, reference)
     with db.transaction(write=False) as session:
         recorded = sorted(session.scalars(select(ThresholdCrossing.threshold)))
         deliveries = session.scalar(select(func.count()).select_from(WebhookDelivery))

@@ -34,3 +34,24 @@ class Plan(Base):
     thresholds: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     updated_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class PlanUsage(Base):
+    """What a planned company used in one period, as the outbox last counted it.
+
+    Written only by the outbox (tally.webhooks.outbox), in the transaction of
+    the batch it counted, and deleted by whatever else changes the usage of
+    a period (a void, a new billing system, a plan put or deleted, a repair):
+    a row is either exact for its period and unit or absent, never stale.
+    """
+
+    __tablename__ = "plan_usage"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("companies.id"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(UtcMicros)
+    period_end: Mapped[datetime] = mapped_column(UtcMicros)
+    billing_system: Mapped[str] = mapped_column(String(16))
+    # Millionths of billing_system's unit used in [period_start, period_end).
+    used: Mapped[int] = mapped_column(BigInteger)

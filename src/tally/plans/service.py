@@ -87,6 +87,8 @@ def put_plan(session: Session, company_id: uuid.UUID, body: PlanIn, now: datetim
     plan.time_zone = body.time_zone
     plan.thresholds = ",".join(str(threshold) for threshold in body.thresholds)
     plan.updated_at = now
+    # Usage counted under a plan before (or without one) is counted again.
+    repository.forget_used(session, [company_id])
     session.flush()
     return plan_out(plan, company)
 
@@ -104,6 +106,7 @@ def delete_plan(session: Session, company_id: uuid.UUID) -> PlanOut:
     removed = get_plan(session, company_id)
     plan = repository.get_plan(session, company_id)
     session.delete(plan)
+    repository.forget_used(session, [company_id])
     session.flush()
     return removed
 

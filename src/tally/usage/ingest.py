@@ -20,6 +20,7 @@ from tally.companies import repository as companies
 from tally.core.instants import format_instant, to_micros
 from tally.core.quantities import to_scaled
 from tally.errors import EventConflict, InvalidEvents, NoCreditPricing, NotFound, ValidationFailed
+from tally.plans import repository as plans
 from tally.pricing import service as pricing
 from tally.pricing.rating import credits_of
 from tally.settings import get_settings
@@ -418,6 +419,8 @@ def void(session: Session, event_id: str, now: datetime) -> tuple[str, datetime]
     repository.mark_voided(session, event_id, to_micros(now))
     if not row.is_test:
         _uncount(session, row)
+        # What the outbox counted for its plan's period no longer holds.
+        plans.forget_used(session, [row.company_id])
     return row.id, now
 
 

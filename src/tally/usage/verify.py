@@ -42,6 +42,7 @@ from tally.core.quantities import from_scaled
 from tally.db.driver import Driver
 from tally.db.engine import Database
 from tally.db.types import UtcMicros
+from tally.plans import repository as plans
 from tally.usage import fold, recompute, repository
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import DAY, HOUR, MONTH
@@ -292,6 +293,8 @@ def check(session: Session, *, fix: bool) -> list[Mismatch]:
     if fix and found:
         for item in _CHECKS:
             _rewrite(session, item)
+        # The outbox counted periods' usage from the totals just rewritten.
+        plans.forget_used(session)
     recompute.drop(session)
     session.execute(text(f"DROP TABLE IF EXISTS {folded_buckets.name}"))
     return sorted(found, key=lambda mismatch: (mismatch.table, mismatch.key))

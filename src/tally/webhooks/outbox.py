@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from tally.core.instants import format_instant, to_micros
 from tally.core.quantities import from_scaled
+from tally.plans import repository as plans
 from tally.plans.periods import Window
 from tally.plans.service import thresholds_of, window_of
 from tally.plans.standing import reached
@@ -44,23 +45,33 @@ class NewEvent(Protocol):
     def occurred_at(self) -> int: ...
     @property
     def is_test(self) -> bool: ...
+    @property
+    def minutes(self) -> int: ...
+    @property
+    def credits(self) -> int | None: ...
+
+
+# Per company, the batch's counted events: (occurred_at, minutes, credits).
+Added = dict[uuid.UUID, list[tuple[int, int, int]]]
 
 
 def record_crossings(session: Session, events: Iterable[NewEvent], now: datetime) -> None:
     """Record the thresholds the batch's new events took their companies to (see module doc)."""
-    instants: dict[uuid.UUID, list[int]] = {}
+    added: Added = {}
     for event in events:
         if not event.is_test:
-            instants.setdefault(event.company_id, []).append(event.occurred_at)
-    if not instants:
+            added.setdefault(event.company_id, []).append(
+                (event.occurred_at, event.minutes, event.credits or 0)
+            )
+    if not added:
         return
     groups: dict[Window, list[PlannedCompany]] = {}
-    found, recorded = repository.planned_companies(session, list(instants), now - HORIZON)
+    found, recorded = repository.planned_companies(session, list(added), now - HORIZON)
     for planned in found:
         window = window_of(planned, now)
         start, end = to_micros(window.start), to_micros(window.end)
         # Only events of the current period can take it over a threshold.
-        if any(start <= at < end for at in instants[planned.company_id]):
+        if any(start <= at < end for at, _, _ in added[planned.company_id]):
             groups.setdefault(window, []).append(planned)
     for window, group in groups.items():
         done = {
@@ -69,7 +80,38 @@ def record_crossings(session: Session, events: Iterable[NewEvent], now: datetime
             for period_start, threshold in recorded[planned.company_id]
             if period_start == window.start
         }
-        _record_window(session, window, group, done, now)
+        _record_window(session, window, group, done, added, now)
+
+
+def _used(
+    session: Session, window: Window, group: list[PlannedCompany], added: Added
+) -> dict[uuid.UUID, int]:
+    """What each company of the group used in the window, this batch included.
+
+    Where plan_usage holds what the outbox counted in this window and unit
+    before, that plus the batch's own events in the window (its rows are
+    exact: whatever else changes a period's usage deletes them); elsewhere
+    the report's answer (running totals and the unfolded tail). Both are
+    then remembered for the next batch.
+    """
+    start, end = _span(window)
+    low, high = to_micros(start), to_micros(end)
+    used: dict[uuid.UUID, int] = {}
+    unknown = []
+    for planned in group:
+        before = planned.counted(start, end)
+        if before is None:
+            unknown.append(planned.company)
+            continue
+        credits = planned.billing_system == "credits"
+        used[planned.company_id] = before + sum(
+            amount_credits if credits else amount_minutes
+            for at, amount_minutes, amount_credits in added[planned.company_id]
+            if low <= at < high
+        )
+    used.update(used_by_company(session, unknown, start, end))
+    plans.remember_used(session, start, end, [(p.company, used[p.company_id]) for p in group])
+    return used
 
 
 def _record_window(
@@ -77,6 +119,7 @@ def _record_window(
     window: Window,
     group: list[PlannedCompany],
     done: set[tuple[uuid.UUID, int]],
+    added: Added,
     now: datetime,
 ) -> None:
     # A company past every threshold of its plan has nothing left to cross.
@@ -87,8 +130,7 @@ def _record_window(
     ]
     if not open_plans:
         return
-    refs = [planned.company for planned in open_plans]
-    used = used_by_company(session, refs, *_span(window))
+    used = _used(session, window, open_plans, added)
     for planned in open_plans:
         for threshold in thresholds_of(planned):
             if (planned.company_id, threshold) in done:

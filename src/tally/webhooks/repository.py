@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tally.companies.models import Company
 from tally.companies.repository import CompanyRef
 from tally.db.types import UtcMicros
-from tally.plans.models import Plan
+from tally.plans.models import Plan, PlanUsage
 from tally.webhooks.models import ThresholdCrossing, WebhookDelivery, WebhookEndpoint
 
 # --- endpoints
@@ -60,10 +60,25 @@ class PlannedCompany(NamedTuple):
     name: str
     billing_system: str
     ats_integration_id: uuid.UUID | None
+    # What the outbox last counted (plan_usage): its period, unit and amount.
+    counted_start: datetime | None
+    counted_end: datetime | None
+    counted_unit: str | None
+    counted_used: int | None
 
     @property
     def company(self) -> CompanyRef:
         return CompanyRef(self.company_id, self.name, self.billing_system)
+
+    def counted(self, start: datetime, end: datetime) -> int | None:
+        """What the outbox last counted this company used in [start, end), if it did."""
+        if (self.counted_start, self.counted_end, self.counted_unit) != (
+            start,
+            end,
+            self.billing_system,
+        ):
+            return None
+        return self.counted_used
 
 
 _PLANNED = (
@@ -78,10 +93,15 @@ _PLANNED = (
         Company.name,
         Company.billing_system,
         Company.ats_integration_id,
+        PlanUsage.period_start,
+        PlanUsage.period_end,
+        PlanUsage.billing_system,
+        PlanUsage.used,
         ThresholdCrossing.period_start,
         ThresholdCrossing.threshold,
     )
     .join(Company, Company.id == Plan.company_id)
+    .outerjoin(PlanUsage, PlanUsage.company_id == Plan.company_id)
     .outerjoin(
         ThresholdCrossing,
         and_(
@@ -105,10 +125,10 @@ def planned_companies(
     for row in rows:
         company_id = row[0]
         if company_id not in planned:
-            planned[company_id] = PlannedCompany._make(row[:10])
+            planned[company_id] = PlannedCompany._make(row[:14])
             recorded[company_id] = set()
-        if row[10] is not None:
-            recorded[company_id].add((row[10], row[11]))
+        if row[14] is not None:
+            recorded[company_id].add((row[14], row[15]))
     return list(planned.values()), recorded
 
 
