@@ -62,6 +62,14 @@ def _configure_postgresql(engine: Engine, wait_seconds: float) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute(f"SET lock_timeout = {int(wait_seconds * 1000)}")
+            # psycopg prepares a statement run five times; PostgreSQL then plans
+            # it once for any parameters (a generic plan) after five more. For
+            # `id IN ($1 ... $1000)` (a batch's duplicate check) that plan was a
+            # sequential scan of usage_events: batches went from 0.1 s to 3 s
+            # and kept slowing as the table grew (docs/performance.md). Every
+            # execution is planned for its own values instead; psycopg still
+            # saves the parsing.
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
 
 
