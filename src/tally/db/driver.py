@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg.types.string import TextLoader
 from sqlalchemy.orm import Session
 
 
@@ -21,6 +22,10 @@ class Driver:
         self.session = session
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
+
+    def uuid_text(self, value: uuid.UUID) -> str:
+        """A UUID column as fetchall(..., uuid_text=True) returns it."""
+        return value.hex if self.sqlite else str(value)
 
     def uuid(self, value: uuid.UUID | None) -> Any:
         # SQLAlchemy's Uuid stores 32 hex digits on SQLite, native uuid on PostgreSQL.
@@ -36,9 +41,18 @@ class Driver:
         marks = ", ".join([self.mark] * len(columns))
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"  # noqa: S608
 
-    def fetchall(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Rows as plain tuples from the driver's own cursor (no result processing)."""
+    def fetchall(
+        self, statement: str, params: Sequence[Any], uuid_text: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples from the driver's own cursor (no result processing).
+
+        With uuid_text, UUID columns come back as text (uuid_text()): a report
+        reads tens of thousands of rows, and psycopg builds a uuid.UUID (in
+        Python) for each, which the report then hashes and compares in Python.
+        """
         cursor = self.session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if uuid_text and not self.sqlite:
+            cursor.adapters.register_loader("uuid", TextLoader)
         try:
             cursor.execute(statement, tuple(params))
             return list(cursor.fetchall())

@@ -125,10 +125,10 @@ def instant_sums(
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
-        back = dict(zip(keys, part, strict=True))
+        back = {driver.uuid_text(company_id): company_id for company_id in part}
         statement, params = _sums_statement(driver, rows, keys)
         # The columns are sums of BIGINTs and 0: ints on both databases.
-        for company, key, index, *sums in driver.fetchall(statement, params):
+        for company, key, index, *sums in driver.fetchall(statement, params, uuid_text=True):
             found.setdefault((back[company], key), []).append((index, tuple(sums)))
     return found
 
@@ -206,10 +206,10 @@ def _rows(
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
-        back = dict(zip(keys, part, strict=True))
+        back = {driver.uuid_text(company_id): company_id for company_id in part}
         for low in range(0, len(items), RANGE_CHUNK):
             statement, params = build(driver, keys, items[low : low + RANGE_CHUNK])
-            for row in driver.fetchall(statement, params):
+            for row in driver.fetchall(statement, params, uuid_text=True):
                 yield (
                     int(row[0]),
                     back[row[1]],
@@ -243,7 +243,7 @@ def level_rows(
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
-        back = dict(zip(keys, part, strict=True))
+        back = {driver.uuid_text(company_id): company_id for company_id in part}
         marks = ", ".join([driver.mark] * len(keys))
         # Only tally's own constants and placeholders go into the text.
         text = {"ids": marks, "g": int(granularity), "m": driver.mark}
@@ -259,7 +259,7 @@ def level_rows(
             values: list[tuple[int, ...]] = []
             # Rows come ordered by pair, then start (the seek's before the
             # scan's): one dict entry per pair. The columns are BIGINT: ints.
-            for row in driver.fetchall(statement, params):
+            for row in driver.fetchall(statement, params, uuid_text=True):
                 if (row[0], row[1]) != last:
                     last = (row[0], row[1])
                     pair = (back[row[0]], row[1])
@@ -300,7 +300,7 @@ def tail_sums(session: Session, company_ids: Sequence[uuid.UUID], hours: Sequenc
     for offset in range(0, len(company_ids), COMPANY_CHUNK):
         part = company_ids[offset : offset + COMPANY_CHUNK]
         keys = [driver.uuid(company_id) for company_id in part]
-        back = dict(zip(keys, part, strict=True))
+        back = {driver.uuid_text(company_id): company_id for company_id in part}
         marks = ", ".join([driver.mark] * len(keys))
         for low in range(0, len(ranges), RANGE_CHUNK):
             values, params = _values(
@@ -308,6 +308,8 @@ def tail_sums(session: Session, company_ids: Sequence[uuid.UUID], hours: Sequenc
             )
             statement = values + " " + _TAIL.format(ids=marks)
             # PostgreSQL's SUM of BIGINTs is NUMERIC (a Decimal): ints for the arithmetic.
-            for index, company, key, *sums in driver.fetchall(statement, params + keys):
+            for index, company, key, *sums in driver.fetchall(
+                statement, params + keys, uuid_text=True
+            ):
                 found.setdefault((back[company], key), []).append((index, tuple(map(int, sums))))
     return found
