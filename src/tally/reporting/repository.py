@@ -182,9 +182,11 @@ def _values(
         row = "(" + ", ".join([driver.mark] * len(columns)) + ")"
         text = f"WITH {name}({', '.join(columns)}) AS (VALUES {', '.join([row] * len(rows))})"
         return text, [value for item in rows for value in item]
-    arrays = ", ".join([f"CAST({driver.mark} AS BIGINT[])"] * len(columns))
+    arrays = ", ".join([f"CAST(CAST({driver.mark} AS TEXT) AS BIGINT[])"] * len(columns))
     text = _UNNEST.format(name=name, columns=", ".join(columns), arrays=arrays)
-    return text, [list(column) for column in zip(*rows, strict=True)]
+    # Array literals ('{1,2,3}'), written by str.join: psycopg's dumper of a
+    # list of ints inspects every element in Python.
+    return text, ["{" + ",".join(map(str, column)) + "}" for column in zip(*rows, strict=True)]
 
 
 def _raw_statement(
