@@ -133,6 +133,29 @@ def instant_sums(
     return found
 
 
+# The latest row of each pair in each of many ranges [lo, hi): one index seek
+# per pair and range, in one statement (SQLite: a MAX seek and a point
+# lookup; PostgreSQL: a backward LATERAL seek).
+_SEEKS_MAX = (
+    " SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM r"
+    " CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
+    " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= r.lo AND x.bucket_start < r.hi)"
+)
+_SEEKS_LATERAL = (
+    " SELECT p.company_id, p.cost_key,"
+    " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM r"
+    " CROSS JOIN usage_pairs p"
+    " CROSS JOIN LATERAL (SELECT x.bucket_start, x.events, x.minutes, x.credits, x.interviews"
+    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= r.lo AND x.bucket_start < r.hi"
+    " ORDER BY x.bucket_start DESC LIMIT 1) l"
+    " WHERE p.company_id IN ({ids})"
+)
 _RAW = (
     "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
     " SUM(COALESCE(e.credits, 0)), 0 FROM r JOIN usage_events e"
@@ -270,6 +293,40 @@ def level_rows(
                     starts, values = found[pair]
                 starts.append(row[2])
                 values.append(row[3:])
+    return found
+
+
+def range_seeks(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    ranges: Sequence[tuple[int, int]],
+) -> LevelRows:
+    """Per pair of the companies, its latest row of this level in each range
+    [low, high) that holds one: one statement for many ranges (a series whose
+    instants are far apart at this level), rows in start order, each once.
+    """
+    driver = Driver(session)
+    template = _SEEKS_MAX if driver.sqlite else _SEEKS_LATERAL
+    picked: dict[tuple[uuid.UUID, str], dict[int, tuple[int, ...]]] = {}
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        keys = [driver.uuid(company_id) for company_id in part]
+        back = {driver.uuid_text(company_id): company_id for company_id in part}
+        marks = ", ".join([driver.mark] * len(keys))
+        for low in range(0, len(ranges), RANGE_CHUNK):
+            chunk = ranges[low : low + RANGE_CHUNK]
+            values, params = _values(driver, "r", ("lo", "hi"), chunk)
+            # Only tally's own constants and placeholders go into the text.
+            statement = values + template.format(ids=marks, g=int(granularity))
+            for company, key, start, *sums in driver.fetchall(
+                statement, params + keys, uuid_text=True
+            ):
+                picked.setdefault((back[company], key), {})[start] = tuple(sums)
+    found: LevelRows = {}
+    for pair, rows in picked.items():
+        starts = sorted(rows)
+        found[pair] = (starts, [rows[start] for start in starts])
     return found
 
 

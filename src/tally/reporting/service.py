@@ -154,20 +154,8 @@ def _level_rows(
     if scanned <= ROWS_PER_SEEK * len(wanted):
         bounds = (min(low for low, _ in wanted), min(highs), max(highs))
         return repository.level_rows(session, company_ids, level, bounds)
-    found: repository.LevelRows = {}
-    for low, high in sorted(wanted, key=lambda item: item[1]):
-        # (low, high, high): the seek of the latest row in [low, high), no scan.
-        for pair, (starts, values) in repository.level_rows(
-            session, company_ids, level, (low, high, high)
-        ).items():
-            into = found.setdefault(pair, ([], []))
-            into[0].extend(starts)
-            into[1].extend(values)
-    for pair, (starts, values) in found.items():
-        # Two ranges can pick the same row; _pick needs the rows in start order.
-        rows = sorted(set(zip(starts, values, strict=True)))
-        found[pair] = ([start for start, _ in rows], [value for _, value in rows])
-    return found
+    # (low, high) per range: the seek of the latest row in [low, high), no scan.
+    return repository.range_seeks(session, company_ids, level, wanted)
 
 
 def _picked_totals(
