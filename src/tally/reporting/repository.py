@@ -16,7 +16,7 @@ hour before instants that are not whole UTC hours.
 import uuid
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -92,16 +92,35 @@ _SUMS = (
 )
 
 
+class _Chunk(NamedTuple):
+    """A chunk of companies as a statement takes them: their keys as bound
+    parameters, their placeholders, and each id as fetchall(uuid_text=True)
+    returns it mapped back to the UUID."""
+
+    keys: list[Any]
+    marks: str
+    back: dict[str, uuid.UUID]
+
+
+def _company_chunks(driver: Driver, company_ids: Sequence[uuid.UUID]) -> Iterator[_Chunk]:
+    for offset in range(0, len(company_ids), COMPANY_CHUNK):
+        part = company_ids[offset : offset + COMPANY_CHUNK]
+        yield _Chunk(
+            [driver.uuid(company_id) for company_id in part],
+            ", ".join([driver.mark] * len(part)),
+            {driver.uuid_text(company_id): company_id for company_id in part},
+        )
+
+
 def _sums_statement(
-    driver: Driver, rows: Sequence[Sequence[int]], keys: list[Any]
+    driver: Driver, rows: Sequence[Sequence[int]], chunk: _Chunk
 ) -> tuple[str, list[Any]]:
     columns = ("n", "mlo", "mhi", "dlo", "dhi", "hlo", "hhi")
     level = _LEVEL_MAX if driver.sqlite else _LEVEL_LATERAL
     joins = "".join(level.format(a=alias, g=granularity) for alias, granularity in _LEVEL_ALIASES)
-    marks = ", ".join([driver.mark] * len(keys))
     values, params = _values(driver, "i", columns, rows)
     # Only tally's own constants and placeholders go into the text.
-    return values + _SUMS.format(joins=joins, ids=marks), params + keys
+    return values + _SUMS.format(joins=joins, ids=chunk.marks), params + chunk.keys
 
 
 # (company, cost key) -> (instant index, (events, minutes, credits, interviews)) rows.
@@ -122,14 +141,11 @@ def instant_sums(
     driver = Driver(session)
     found: InstantSums = {}
     rows = [(index, *ranges) for index, ranges in enumerate(lookups)]
-    for offset in range(0, len(company_ids), COMPANY_CHUNK):
-        part = company_ids[offset : offset + COMPANY_CHUNK]
-        keys = [driver.uuid(company_id) for company_id in part]
-        back = {driver.uuid_text(company_id): company_id for company_id in part}
-        statement, params = _sums_statement(driver, rows, keys)
+    for chunk in _company_chunks(driver, company_ids):
+        statement, params = _sums_statement(driver, rows, chunk)
         # The columns are sums of BIGINTs and 0: ints on both databases.
         for company, key, index, *sums in driver.fetchall(statement, params, uuid_text=True):
-            found.setdefault((back[company], key), []).append((index, tuple(sums)))
+            found.setdefault((chunk.back[company], key), []).append((index, tuple(sums)))
     return found
 
 
@@ -228,10 +244,7 @@ def _rows(
     build: Any,
 ) -> Iterator[Row]:
     driver = Driver(session)
-    for offset in range(0, len(company_ids), COMPANY_CHUNK):
-        part = company_ids[offset : offset + COMPANY_CHUNK]
-        keys = [driver.uuid(company_id) for company_id in part]
-        back = {driver.uuid_text(company_id): company_id for company_id in part}
+    for keys, _, back in _company_chunks(driver, company_ids):
         for low in range(0, len(items), RANGE_CHUNK):
             statement, params = build(driver, keys, items[low : low + RANGE_CHUNK])
             for row in driver.fetchall(statement, params, uuid_text=True):
@@ -265,11 +278,7 @@ def level_rows(
     driver = Driver(session)
     seek = _SEEK_MAX if driver.sqlite else _SEEK_LATERAL
     found: LevelRows = {}
-    for offset in range(0, len(company_ids), COMPANY_CHUNK):
-        part = company_ids[offset : offset + COMPANY_CHUNK]
-        keys = [driver.uuid(company_id) for company_id in part]
-        back = {driver.uuid_text(company_id): company_id for company_id in part}
-        marks = ", ".join([driver.mark] * len(keys))
+    for keys, marks, back in _company_chunks(driver, company_ids):
         # Only tally's own constants and placeholders go into the text.
         text = {"ids": marks, "g": int(granularity), "m": driver.mark}
         statements = []
@@ -309,11 +318,7 @@ def range_seeks(
     driver = Driver(session)
     template = _SEEKS_MAX if driver.sqlite else _SEEKS_LATERAL
     picked: dict[tuple[uuid.UUID, str], dict[int, tuple[int, ...]]] = {}
-    for offset in range(0, len(company_ids), COMPANY_CHUNK):
-        part = company_ids[offset : offset + COMPANY_CHUNK]
-        keys = [driver.uuid(company_id) for company_id in part]
-        back = {driver.uuid_text(company_id): company_id for company_id in part}
-        marks = ", ".join([driver.mark] * len(keys))
+    for keys, marks, back in _company_chunks(driver, company_ids):
         for low in range(0, len(ranges), RANGE_CHUNK):
             chunk = ranges[low : low + RANGE_CHUNK]
             values, params = _values(driver, "r", ("lo", "hi"), chunk)
@@ -356,11 +361,7 @@ def tail_sums(session: Session, company_ids: Sequence[uuid.UUID], hours: Sequenc
     driver = Driver(session)
     ranges = [(index, low, high) for index, (low, high) in enumerate(pairwise(hours))]
     found: TailSums = {}
-    for offset in range(0, len(company_ids), COMPANY_CHUNK):
-        part = company_ids[offset : offset + COMPANY_CHUNK]
-        keys = [driver.uuid(company_id) for company_id in part]
-        back = {driver.uuid_text(company_id): company_id for company_id in part}
-        marks = ", ".join([driver.mark] * len(keys))
+    for keys, marks, back in _company_chunks(driver, company_ids):
         for low in range(0, len(ranges), RANGE_CHUNK):
             values, params = _values(
                 driver, "r", ("i", "lo", "hi"), ranges[low : low + RANGE_CHUNK]
