@@ -4,7 +4,9 @@ The worlds of tests/usage/test_properties.py (random companies, rules, events,
 duplicates, late events and voids) are asked for a series in a random zone,
 granularity and window; every bucket must equal tests/usage/reference.py's
 answer for that bucket, the buckets must add up to GET /billing/usage, and
-the CSV's rows must be the series' non-empty breakdown entries.
+the CSV's rows must be the series' non-empty breakdown entries; asked to list
+some companies' buckets (`companySeries`), the answer is the same less the
+others' entries.
 """
 
 import csv
@@ -130,6 +132,18 @@ def _check(built: Built, world: World, key: str, scope: list[reference.Company],
     )
     assert got["buckets"] == expected["buckets"]
     assert got == expected
+    # Listing some companies, or none, sums the top-level buckets over the
+    # scope as the totals are read (service.scope_series): the same answer
+    # without the entries left out.
+    ids = [entry["companyId"] for entry in expected["companies"]]
+    some = st.lists(st.sampled_from(ids), unique=True) if ids else st.just([])
+    listed = data.draw(some, label="companySeries")
+    selection = ",".join(listed) if listed else "none"
+    part = _series(api, key, params | {"companySeries": selection})
+    assert part["buckets"] == expected["buckets"]
+    assert part == expected | {
+        "companies": [entry for entry in expected["companies"] if entry["companyId"] in listed]
+    }
     whole = usage(api, key, params["start"], params["end"])
     for field in ("totalMinutesUsed", "totalCreditsUsed", "totalInterviews"):
         if field in whole:

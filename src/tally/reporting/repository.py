@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.orm import Session
 
 from tally.db.driver import Driver
+from tally.usage.buckets import period
 
 # Companies per statement: keeps each statement's parameters well under SQLite's limit.
 COMPANY_CHUNK = 500
@@ -149,11 +150,11 @@ def instant_sums(
     return found
 
 
-# The latest row of each pair in each of many ranges [lo, hi): one index seek
-# per pair and range, in one statement (SQLite: a MAX seek and a point
-# lookup; PostgreSQL: a backward LATERAL seek).
+# The latest row of each pair in each of many ranges [lo, hi), by range index:
+# one index seek per pair and range, in one statement (SQLite: a MAX seek and
+# a point lookup; PostgreSQL: a backward LATERAL seek).
 _SEEKS_MAX = (
-    " SELECT p.company_id, p.cost_key,"
+    " SELECT r.i, p.company_id, p.cost_key,"
     " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM r"
     " CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
     " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
@@ -163,7 +164,7 @@ _SEEKS_MAX = (
     " AND x.granularity = {g} AND x.bucket_start >= r.lo AND x.bucket_start < r.hi)"
 )
 _SEEKS_LATERAL = (
-    " SELECT p.company_id, p.cost_key,"
+    " SELECT r.i, p.company_id, p.cost_key,"
     " l.bucket_start, l.events, l.minutes, l.credits, l.interviews FROM r"
     " CROSS JOIN usage_pairs p"
     " CROSS JOIN LATERAL (SELECT x.bucket_start, x.events, x.minutes, x.credits, x.interviews"
@@ -171,6 +172,11 @@ _SEEKS_LATERAL = (
     " AND x.granularity = {g} AND x.bucket_start >= r.lo AND x.bucket_start < r.hi"
     " ORDER BY x.bucket_start DESC LIMIT 1) l"
     " WHERE p.company_id IN ({ids})"
+)
+# The same rows summed over the pairs, per range and cost key.
+_SEEK_SUMS = (
+    " SELECT s.i, s.cost_key, SUM(s.events), SUM(s.minutes), SUM(s.credits), SUM(s.interviews)"
+    " FROM ({seeks}) s GROUP BY s.i, s.cost_key"
 )
 _RAW = (
     "SELECT r.i, e.company_id, e.cost_key, COUNT(*), SUM(e.minutes),"
@@ -264,6 +270,23 @@ def _rows(
 LevelRows = dict[tuple[uuid.UUID, str | None], tuple[list[int], list[tuple[int, ...]]]]
 
 
+def _level_statements(
+    driver: Driver, granularity: int, bounds: tuple[int, int, int], chunk: _Chunk
+) -> list[tuple[str, list[Any]]]:
+    """level_rows' statements for a chunk of companies: the seek, then the scan."""
+    low, first, high = bounds
+    seek = _SEEK_MAX if driver.sqlite else _SEEK_LATERAL
+    # Only tally's own constants and placeholders go into the text.
+    text = {"ids": chunk.marks, "g": int(granularity), "m": driver.mark}
+    statements = []
+    if low < first:
+        params = [*chunk.keys, low, first] if driver.sqlite else [low, first, *chunk.keys]
+        statements.append((seek.format(**text), params))
+    if first < high:
+        statements.append((_SCAN.format(**text), [*chunk.keys, first, high]))
+    return statements
+
+
 def level_rows(
     session: Session,
     company_ids: Sequence[uuid.UUID],
@@ -274,20 +297,10 @@ def level_rows(
     lows >= `low` and highs in [`first`, `high`] can pick: its latest row in
     [low, first) (one seek) and every row in [first, high) (one range scan).
     """
-    low, first, high = bounds
     driver = Driver(session)
-    seek = _SEEK_MAX if driver.sqlite else _SEEK_LATERAL
     found: LevelRows = {}
-    for keys, marks, back in _company_chunks(driver, company_ids):
-        # Only tally's own constants and placeholders go into the text.
-        text = {"ids": marks, "g": int(granularity), "m": driver.mark}
-        statements = []
-        if low < first:
-            params = [*keys, low, first] if driver.sqlite else [low, first, *keys]
-            statements.append((seek.format(**text), params))
-        if first < high:
-            statements.append((_SCAN.format(**text), [*keys, first, high]))
-        for statement, params in statements:
+    for chunk in _company_chunks(driver, company_ids):
+        for statement, params in _level_statements(driver, granularity, bounds, chunk):
             last: tuple[Any, str] | None = None
             starts: list[int] = []
             values: list[tuple[int, ...]] = []
@@ -296,13 +309,91 @@ def level_rows(
             for row in driver.fetchall(statement, params, uuid_text=True):
                 if (row[0], row[1]) != last:
                     last = (row[0], row[1])
-                    pair = (back[row[0]], row[1])
+                    pair = (chunk.back[row[0]], row[1])
                     if pair not in found:
                         found[pair] = ([], [])
                     starts, values = found[pair]
                 starts.append(row[2])
                 values.append(row[3:])
     return found
+
+
+# Cost key -> row start -> (events, minutes, credits, interviews) summed over pairs.
+LevelDeltas = dict[str, dict[int, list[int]]]
+
+
+def level_deltas(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    bounds: tuple[int, int, int],
+) -> LevelDeltas:
+    """The rows level_rows reads, as changes summed over every pair of the companies.
+
+    A row's change is its running total less that of its pair's previous row
+    in the same period (tally.usage.buckets.period), or all of it for the
+    first. For a range [period start, high) with high in [`first`, `high`],
+    the changes of the rows starting in it add up, pair by pair, to the
+    pair's latest row in it: so their sums over the starts give the scope's
+    running totals without holding a row per pair (a platform's chart of
+    1,000 companies).
+    """
+    driver = Driver(session)
+    found: LevelDeltas = {}
+    periods: dict[int, int] = {}
+    for chunk in _company_chunks(driver, company_ids):
+        # Pair -> the period and running total of its row read last.
+        previous: dict[tuple[str, str], tuple[int, list[int]]] = {}
+        for statement, params in _level_statements(driver, granularity, bounds, chunk):
+            for company, key, start, *sums in driver.fetchall(statement, params, uuid_text=True):
+                here = periods.get(start)
+                if here is None:
+                    here = periods[start] = period(granularity, start)[0]
+                pair = (company, key)
+                before = previous.get(pair)
+                previous[pair] = (here, sums)
+                if before is not None and before[0] == here:
+                    earlier = before[1]
+                    sums = [
+                        sums[0] - earlier[0],
+                        sums[1] - earlier[1],
+                        sums[2] - earlier[2],
+                        sums[3] - earlier[3],
+                    ]
+                by_start = found.get(key)
+                if by_start is None:
+                    by_start = found[key] = {}
+                into = by_start.get(start)
+                if into is None:
+                    by_start[start] = list(sums)
+                else:
+                    into[0] += sums[0]
+                    into[1] += sums[1]
+                    into[2] += sums[2]
+                    into[3] += sums[3]
+    return found
+
+
+def _seek_statements(
+    driver: Driver,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    ranges: Sequence[tuple[int, int]],
+    summed: bool,
+) -> Iterator[tuple[_Chunk, str, list[Any]]]:
+    """Per chunk of companies and of ranges, the statement of the seeks (range
+    index, pair, row), or of their sums per range and cost key (`summed`)."""
+    template = _SEEKS_MAX if driver.sqlite else _SEEKS_LATERAL
+    indexed = [(index, low, high) for index, (low, high) in enumerate(ranges)]
+    for chunk in _company_chunks(driver, company_ids):
+        # Only tally's own constants and placeholders go into the text.
+        seeks = template.format(ids=chunk.marks, g=int(granularity))
+        if summed:
+            seeks = _SEEK_SUMS.format(seeks=seeks)
+        for offset in range(0, len(indexed), RANGE_CHUNK):
+            part = indexed[offset : offset + RANGE_CHUNK]
+            values, params = _values(driver, "r", ("i", "lo", "hi"), part)
+            yield chunk, values + seeks, params + chunk.keys
 
 
 def range_seeks(
@@ -316,23 +407,47 @@ def range_seeks(
     instants are far apart at this level), rows in start order, each once.
     """
     driver = Driver(session)
-    template = _SEEKS_MAX if driver.sqlite else _SEEKS_LATERAL
     picked: dict[tuple[uuid.UUID, str], dict[int, tuple[int, ...]]] = {}
-    for keys, marks, back in _company_chunks(driver, company_ids):
-        for low in range(0, len(ranges), RANGE_CHUNK):
-            chunk = ranges[low : low + RANGE_CHUNK]
-            values, params = _values(driver, "r", ("lo", "hi"), chunk)
-            # Only tally's own constants and placeholders go into the text.
-            statement = values + template.format(ids=marks, g=int(granularity))
-            for company, key, start, *sums in driver.fetchall(
-                statement, params + keys, uuid_text=True
-            ):
-                picked.setdefault((back[company], key), {})[start] = tuple(sums)
+    for chunk, statement, params in _seek_statements(
+        driver, company_ids, granularity, ranges, summed=False
+    ):
+        for _, company, key, start, *sums in driver.fetchall(statement, params, uuid_text=True):
+            picked.setdefault((chunk.back[company], key), {})[start] = tuple(sums)
     found: LevelRows = {}
     for pair, rows in picked.items():
         starts = sorted(rows)
         found[pair] = (starts, [rows[start] for start in starts])
     return found
+
+
+# Cost key -> range index -> (events, minutes, credits, interviews) summed over pairs.
+RangeSums = dict[str, dict[int, tuple[int, ...]]]
+
+
+def range_seek_sums(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    granularity: int,
+    ranges: Sequence[tuple[int, int]],
+) -> RangeSums:
+    """range_seeks summed in SQL over every pair of the companies, per range
+    index and cost key: a scope's running totals at far-apart instants."""
+    driver = Driver(session)
+    found: RangeSums = {}
+    for _, statement, params in _seek_statements(
+        driver, company_ids, granularity, ranges, summed=True
+    ):
+        # PostgreSQL's SUM of BIGINTs is NUMERIC (a Decimal): ints for the arithmetic.
+        for index, key, *sums in driver.fetchall(statement, params):
+            by_range = found.setdefault(key, {})
+            total = tuple(map(int, sums))
+            earlier = by_range.get(index)
+            by_range[index] = total if earlier is None else _plus(earlier, total)
+    return found
+
+
+def _plus(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
 def raw_sums(

@@ -126,6 +126,14 @@ def _company(item: CompanySeries, buckets: str) -> str:
     return f'{{{company_head(item.company)},"buckets":{buckets}}}'
 
 
+def _top(bucket_edges: Sequence[str], across: Sequence[Across]) -> str:
+    """The end of `companies` and the top-level buckets."""
+    top = ",".join(
+        f"{{{edge},{total.fields()}}}" for edge, total in zip(bucket_edges, across, strict=True)
+    )
+    return f'],"buckets":[{top}]}}'
+
+
 def series_json(
     session: Session,
     companies: Sequence[CompanyRef],
@@ -159,20 +167,31 @@ def series_json(
         if progress is not None:
             progress(1)
         yield f'],"buckets":{buckets}}}'
+    elif selected is not None:
+        # Some companies listed, or none (a platform's chart): the top-level
+        # buckets are summed over the companies as their totals are read
+        # (service.scope_series), and only the listed companies' own buckets
+        # are computed.
+        listed = [company for company in ordered if company.id in selected]
+        for count, item in enumerate(service.series(session, listed, request.instants)):
+            yield ("," if count else "") + _company(item, _buckets(item, bucket_edges))
+        across = [Across(ordered) for _ in request.buckets]
+        for bucket_across, by_unit in zip(
+            across, service.scope_series(session, ordered, request.instants), strict=True
+        ):
+            for unit, usage in by_unit.items():
+                bucket_across.add_in(unit, usage)
+        if progress is not None:
+            progress(len(ordered))
+        yield _top(bucket_edges, across)
     else:
         across = [Across(ordered) for _ in request.buckets]
-        listed = 0
-        for item in service.series(session, ordered, request.instants):
+        for count, item in enumerate(service.series(session, ordered, request.instants)):
             for bucket_across, usage in zip(across, item.usage, strict=True):
                 bucket_across.add(item.company, usage)
-            if selected is None or item.company.id in selected:
-                yield ("," if listed else "") + _company(item, _buckets(item, bucket_edges))
-                listed += 1
+            yield ("," if count else "") + _company(item, _buckets(item, bucket_edges))
             if progress is not None:
                 progress(1)
-        top = ",".join(
-            f"{{{edge},{total.fields()}}}" for edge, total in zip(bucket_edges, across, strict=True)
-        )
-        yield f'],"buckets":[{top}]}}'
+        yield _top(bucket_edges, across)
     if envelope:
         yield envelope_tail()

@@ -10,10 +10,11 @@ so buckets add up to the window, to the last digit, by construction.
 
 import uuid
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
 from itertools import pairwise
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,10 @@ CELL_BUDGET = 2_500
 
 # events, minutes, credits, interviews
 Counters = tuple[int, ...]
+# (company, cost key); None: interviews first counted, from raw events.
+Pair = tuple[uuid.UUID, str | None]
+# What totals are kept under: a pair, or (summed over companies) a cost key.
+Key = TypeVar("Key", bound=Hashable)
 
 
 def snapshot(session: Session) -> None:
@@ -62,6 +67,10 @@ LEVELS = (MONTH, DAY, HOUR)
 
 def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
     into[index] = tuple(a + b for a, b in zip(into[index], values, strict=True))
+
+
+def _minus(high: Counters, low: Counters) -> Counters:
+    return (high[0] - low[0], high[1] - low[1], high[2] - low[2], high[3] - low[3])
 
 
 def _per_instant(
@@ -138,10 +147,8 @@ BUCKET_MICROS = {HOUR: MICROS_PER_HOUR, DAY: MICROS_PER_DAY, MONTH: 28 * MICROS_
 ROWS_PER_SEEK = 4
 
 
-def _level_rows(
-    session: Session, company_ids: Sequence[uuid.UUID], level: int, wanted: list[tuple[int, int]]
-) -> repository.LevelRows:
-    """Per pair, the rows of this level from which each wanted range's latest row is picked.
+def _dense(level: int, wanted: list[tuple[int, int]]) -> bool:
+    """Whether a level's ranges read best as one seek and one range scan.
 
     Highs grow with the instants. Dense ranges (a series: one per bucket)
     read best as one seek for the first range and one range scan to the
@@ -151,11 +158,32 @@ def _level_rows(
     """
     highs = [high for _, high in wanted]
     scanned = (max(highs) - min(highs)) // BUCKET_MICROS[level]
-    if scanned <= ROWS_PER_SEEK * len(wanted):
-        bounds = (min(low for low, _ in wanted), min(highs), max(highs))
-        return repository.level_rows(session, company_ids, level, bounds)
+    return scanned <= ROWS_PER_SEEK * len(wanted)
+
+
+def _scan_bounds(wanted: list[tuple[int, int]]) -> tuple[int, int, int]:
+    """(lowest low, lowest high, highest high): what repository.level_rows reads."""
+    highs = [high for _, high in wanted]
+    return min(low for low, _ in wanted), min(highs), max(highs)
+
+
+def _level_rows(
+    session: Session, company_ids: Sequence[uuid.UUID], level: int, wanted: list[tuple[int, int]]
+) -> repository.LevelRows:
+    """Per pair, the rows of this level from which each wanted range's latest row is picked."""
+    if _dense(level, wanted):
+        return repository.level_rows(session, company_ids, level, _scan_bounds(wanted))
     # (low, high) per range: the seek of the latest row in [low, high), no scan.
     return repository.range_seeks(session, company_ids, level, wanted)
+
+
+def _instant_picks(
+    hours: Sequence[int], used: list[list[int]], micros: Sequence[int]
+) -> list[list[int]]:
+    """Per level, the range index each instant picks (_seek_plan's, by the instant's hour)."""
+    where = {hour: index for index, hour in enumerate(hours)}
+    per_instant = [used[where[floor_hour(instant)]] for instant in micros]
+    return [[chosen[position] for chosen in per_instant] for position in range(len(LEVELS))]
 
 
 def _picked_totals(
@@ -163,11 +191,11 @@ def _picked_totals(
     company_ids: Sequence[uuid.UUID],
     hours: Sequence[int],
     micros: Sequence[int],
-) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+) -> dict[Pair, list[Counters]]:
     """The running totals at many hours: rows read per level (scans and seeks,
     _level_rows), each hour's rows picked in Python."""
     ranges, used = _seek_plan(hours)
-    found: dict[tuple[uuid.UUID, str | None], list[dict[int, Counters]]] = {}
+    found: dict[Pair, list[dict[int, Counters]]] = {}
     for position, level in enumerate(LEVELS):
         wanted = ranges[level]
         if not wanted:
@@ -178,10 +206,64 @@ def _picked_totals(
             if per_level is None:
                 per_level = found[pair] = [{}, {}, {}]
             per_level[position] = _pick(pair_rows, wanted)
-    where = {hour: index for index, hour in enumerate(hours)}
-    per_instant = [used[where[floor_hour(instant)]] for instant in micros]
-    picks = [[chosen[position] for chosen in per_instant] for position in range(len(LEVELS))]
+    picks = _instant_picks(hours, used, micros)
     return {pair: _per_instant(per_level, picks, len(micros)) for pair, per_level in found.items()}
+
+
+def _range_values(
+    deltas: repository.LevelDeltas, wanted: Sequence[tuple[int, int]]
+) -> dict[str, dict[int, Counters]]:
+    """Per cost key and range index, the sum of the changes starting in the range
+    (repository.level_deltas: the scope's running total in it)."""
+    found: dict[str, dict[int, Counters]] = {}
+    for key, by_start in deltas.items():
+        starts = sorted(by_start)
+        prefix = [ZERO]
+        running = ZERO
+        for start in starts:
+            change = by_start[start]
+            running = (
+                running[0] + change[0],
+                running[1] + change[1],
+                running[2] + change[2],
+                running[3] + change[3],
+            )
+            prefix.append(running)
+        values = {}
+        for index, (low, high) in enumerate(wanted):
+            first, last = bisect_left(starts, low), bisect_left(starts, high)
+            if first < last:
+                values[index] = _minus(prefix[last], prefix[first])
+        found[key] = values
+    return found
+
+
+def _scope_picked(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    hours: Sequence[int],
+    micros: Sequence[int],
+) -> dict[str | None, list[Counters]]:
+    """_picked_totals summed over the companies, per cost key, without a row per
+    pair in Python: dense levels as summed changes, sparse ones summed in SQL."""
+    ranges, used = _seek_plan(hours)
+    found: dict[str | None, list[dict[int, Counters]]] = {}
+    for position, level in enumerate(LEVELS):
+        wanted = ranges[level]
+        if not wanted:
+            continue
+        if _dense(level, wanted):
+            deltas = repository.level_deltas(session, company_ids, level, _scan_bounds(wanted))
+            sums = _range_values(deltas, wanted)
+        else:
+            sums = repository.range_seek_sums(session, company_ids, level, wanted)
+        for key, by_range in sums.items():
+            per_level = found.get(key)
+            if per_level is None:
+                per_level = found[key] = [{}, {}, {}]
+            per_level[position] = by_range
+    picks = _instant_picks(hours, used, micros)
+    return {key: _per_instant(per_level, picks, len(micros)) for key, per_level in found.items()}
 
 
 def _summed_totals(
@@ -189,7 +271,7 @@ def _summed_totals(
     company_ids: Sequence[uuid.UUID],
     hours: Sequence[int],
     micros: Sequence[int],
-) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+) -> dict[Pair, list[Counters]]:
     """The running totals at a few hours (a window's two edges): the three
     levels' rows found and added up in SQL, one row per pair and hour."""
     lookups = []
@@ -198,7 +280,7 @@ def _summed_totals(
         lookups.append((month[1], month[2], day[1], day[2], floor_day(hour), hour))
     where = {hour: index for index, hour in enumerate(hours)}
     position = [where[floor_hour(instant)] for instant in micros]
-    totals: dict[tuple[uuid.UUID, str | None], list[Counters]] = {}
+    totals: dict[Pair, list[Counters]] = {}
     for pair, rows in repository.instant_sums(session, company_ids, lookups).items():
         at_hour = dict(rows)
         totals[pair] = [at_hour.get(index, ZERO) for index in position]
@@ -207,7 +289,7 @@ def _summed_totals(
 
 def _totals(
     session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
-) -> dict[tuple[uuid.UUID, str | None], list[Counters]]:
+) -> dict[Pair, list[Counters]]:
     """(company, cost key) -> counters of everything before each instant, in order
     (less the unfolded changes before the first instant's hour, the same for
     every instant: only differences of these totals are meaningful).
@@ -224,8 +306,59 @@ def _totals(
         totals = _summed_totals(session, company_ids, hours, micros)
     else:
         totals = _picked_totals(session, company_ids, hours, micros)
+    _add_changes(session, company_ids, hours, micros, totals, _same)
+    return totals
+
+
+def _scope_totals(
+    session: Session, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
+) -> dict[str | None, list[Counters]]:
+    """_totals summed over the companies, per cost key (None: interviews only)."""
+    fold.hold_off_folds(session)
+    hours = sorted({floor_hour(instant) for instant in micros})
+    totals: dict[str | None, list[Counters]]
+    if len(hours) <= SUMMED_HOURS:
+        totals = {}
+        for (_, key), cumulative in _summed_totals(session, company_ids, hours, micros).items():
+            _add_all(totals, key, cumulative)
+    else:
+        totals = _scope_picked(session, company_ids, hours, micros)
+    _add_changes(session, company_ids, hours, micros, totals, _cost_key)
+    return totals
+
+
+def _same(pair: Pair) -> Pair:
+    return pair
+
+
+def _cost_key(pair: Pair) -> str | None:
+    return pair[1]
+
+
+def _add_all(totals: dict[Key, list[Counters]], key: Key, cumulative: Sequence[Counters]) -> None:
+    into = totals.get(key)
+    if into is None:
+        totals[key] = list(cumulative)
+        return
+    for index, values in enumerate(cumulative):
+        _add(into, index, values)
+
+
+def _add_changes(
+    session: Session,
+    company_ids: Sequence[uuid.UUID],
+    hours: Sequence[int],
+    micros: Sequence[int],
+    totals: dict[Key, list[Counters]],
+    key_of: Callable[[Pair], Key],
+) -> None:
+    """Add what the running totals do not hold yet, under key_of(pair): the
+    unfolded tail between the instants' hours and the raw events of the
+    partial hour before each instant that is not a whole hour."""
     if hours[0] < hours[-1]:
-        tail = repository.tail_sums(session, company_ids, hours)
+        tail: dict[Key, list[tuple[int, tuple[int, ...]]]] = {}
+        for pair, ranges in repository.tail_sums(session, company_ids, hours).items():
+            tail.setdefault(key_of(pair), []).extend(ranges)
         _add_tail(totals, tail, hours, micros)
     partial_hours = [
         (index, floor_hour(instant), instant)
@@ -234,23 +367,22 @@ def _totals(
     ]
     if partial_hours:
         raw = repository.raw_sums(session, company_ids, partial_hours)
-        for index, company_id, key, *values in raw:
-            pair = (company_id, key)
-            if pair not in totals:
-                totals[pair] = [ZERO] * len(micros)
-            _add(totals[pair], index, values)
-    return totals
+        for index, company_id, cost_key, *values in raw:
+            key = key_of((company_id, cost_key))
+            if key not in totals:
+                totals[key] = [ZERO] * len(micros)
+            _add(totals[key], index, values)
 
 
 def _add_tail(
-    totals: dict[tuple[uuid.UUID, str | None], list[Counters]],
-    tail: repository.TailSums,
+    totals: dict[Key, list[Counters]],
+    tail: dict[Key, list[tuple[int, tuple[int, ...]]]],
     hours: Sequence[int],
     micros: Sequence[int],
 ) -> None:
     """Add to each instant's totals the unfolded changes of the hours from the
     first instant's hour to its own (`tail`: their sums between consecutive
-    distinct hours).
+    distinct hours, by range index, a range possibly more than once).
 
     Changes of earlier hours would add the same to every instant, and the
     report only ever takes differences of these totals: they are left out,
@@ -258,14 +390,14 @@ def _add_tail(
     """
     where = {hour: index for index, hour in enumerate(hours)}
     position = [where[floor_hour(instant)] for instant in micros]
-    for pair, ranges in tail.items():
-        cumulative = totals.get(pair)
+    for key, ranges in tail.items():
+        cumulative = totals.get(key)
         if cumulative is None:
-            cumulative = totals[pair] = [ZERO] * len(micros)
+            cumulative = totals[key] = [ZERO] * len(micros)
         # At each distinct hour, the sum of the ranges before it.
         at_hour = [ZERO] * len(hours)
         for index, sums in ranges:
-            at_hour[index + 1] = sums
+            _add(at_hour, index + 1, sums)
         running = ZERO
         for index, sums in enumerate(at_hour):
             running = at_hour[index] = (
@@ -279,6 +411,17 @@ def _add_tail(
                 _add(cumulative, index, at_hour[hour_index])
 
 
+def _usage(cumulative: Sequence[Counters], key: str | None, usage: Sequence[Usage]) -> None:
+    """Add one pair's (or cost key's) differences of totals to each interval's usage."""
+    for index, (low, high) in enumerate(pairwise(cumulative)):
+        if low == high:
+            continue
+        events = high[0] - low[0]
+        usage[index].interviews += high[3] - low[3]
+        if key is not None and events:
+            usage[index].by_cost_key[key] = Sums(events, high[1] - low[1], high[2] - low[2])
+
+
 def _chunk_series(
     session: Session, companies: Sequence[CompanyRef], micros: Sequence[int]
 ) -> list[CompanySeries]:
@@ -288,15 +431,39 @@ def _chunk_series(
     }
     totals = _totals(session, [company.id for company in companies], micros)
     for (company_id, key), cumulative in totals.items():
-        usage = result[company_id].usage
-        for index, (low, high) in enumerate(pairwise(cumulative)):
-            if low == high:
-                continue
-            events = high[0] - low[0]
-            usage[index].interviews += high[3] - low[3]
-            if key is not None and events:
-                usage[index].by_cost_key[key] = Sums(events, high[1] - low[1], high[2] - low[2])
+        _usage(cumulative, key, result[company_id].usage)
     return [result[company.id] for company in companies]
+
+
+def _checked(instants: Sequence[datetime]) -> list[int]:
+    micros = [to_micros(instant) for instant in instants]
+    if any(low >= high for low, high in pairwise(micros)):
+        raise ValueError("instants must be strictly increasing")
+    return micros
+
+
+def scope_series(
+    session: Session, companies: Sequence[CompanyRef], instants: Sequence[datetime]
+) -> list[dict[str, Usage]]:
+    """Usage summed over the companies in [t0, t1), ..., [tN-1, tN), per bucket and
+    unit (billing system): the top-level buckets of a series, without
+    computing each company's (a platform's chart of 1,000 companies).
+
+    Equal, bucket by bucket, to the sum of series() over the companies of
+    each unit; the companies' running totals are added up as they are read.
+    """
+    micros = _checked(instants)
+    result: list[dict[str, Usage]] = [{} for _ in range(len(micros) - 1)]
+    by_unit: dict[str, list[uuid.UUID]] = {}
+    for company in companies:
+        by_unit.setdefault(company.billing_system, []).append(company.id)
+    for unit, company_ids in sorted(by_unit.items()):
+        usage = [Usage() for _ in result]
+        for key, cumulative in _scope_totals(session, company_ids, micros).items():
+            _usage(cumulative, key, usage)
+        for into, bucket in zip(result, usage, strict=True):
+            into[unit] = bucket
+    return result
 
 
 def series(
@@ -310,9 +477,7 @@ def series(
     Computed a chunk of companies at a time, so memory is bounded whatever the
     number of companies.
     """
-    micros = [to_micros(instant) for instant in instants]
-    if any(low >= high for low, high in pairwise(micros)):
-        raise ValueError("instants must be strictly increasing")
+    micros = _checked(instants)
     step = company_chunk(len(micros), cell_budget)
     for offset in range(0, len(companies), step):
         yield from _chunk_series(session, companies[offset : offset + step], micros)

@@ -107,12 +107,16 @@ class Across:
         self.per_key: dict[str, dict[str, int]] = {}
 
     def add(self, company: CompanyRef, usage: Usage) -> None:
+        """Add one company's usage of the interval."""
+        self.add_in(company.billing_system, usage)
+
+    def add_in(self, unit: str, usage: Usage) -> None:
+        """Add usage in `unit` (a company's, or companies' of that unit summed)."""
         # Called once per company and bucket (30,000 times for a platform key's
         # month by day): no sorting (fields() sorts), no method call per key.
         self.interviews += usage.interviews
         if not usage.by_cost_key:
             return
-        unit = company.billing_system
         minutes = unit == "minutes"
         per_key = self.per_key
         added = 0

@@ -1,0 +1,150 @@
+"""The top-level buckets summed over a scope as its totals are read (service.scope_series).
+
+A series that lists some companies' buckets, or none (`companySeries`), sums
+the top-level buckets from the running totals of every company at once,
+without each company's buckets. Histories here are dense around a month's
+and a day's end, partly folded into the running totals and partly left in
+the unfolded tail, so a pair's rows cross the periods whose changes the sum
+reads. Every top-level bucket must equal the default answer's (each company
+computed on its own) and, for minutes, the plain sum of the raw events.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tally.db.engine import Database
+from tally.usage import fold
+from tests.conftest import wipe
+from tests.factories import Api, event
+from tests.usage.test_properties import PHASES, SLOW
+
+# Four days around the end of January: month, day and hour edges inside.
+ORIGIN = datetime(2026, 1, 30, tzinfo=UTC)
+SPAN_MINUTES = 4 * 24 * 60
+KEYS = ("interview_minutes", "profile_enrichment")
+UNITS = ("minutes", "credits", "minutes", "credits")
+PATH = "/billing/usage/series"
+
+
+@dataclass(frozen=True)
+class Sent:
+    company: int
+    key: int
+    minute: int
+    minutes: Decimal
+    folded: bool
+
+
+events = st.lists(
+    st.builds(
+        Sent,
+        st.integers(0, len(UNITS) - 1),
+        st.integers(0, len(KEYS) - 1),
+        st.integers(0, SPAN_MINUTES - 1),
+        st.decimals(min_value=0, max_value=30, places=2),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=60,
+)
+windows = st.tuples(st.integers(-6 * 60, SPAN_MINUTES), st.integers(1, SPAN_MINUTES + 6 * 60)).map(
+    lambda pair: (ORIGIN + timedelta(minutes=pair[0]), timedelta(minutes=pair[1]))
+)
+
+
+def _at(minute: int) -> str:
+    return (ORIGIN + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _series(api: Api, **params: str) -> Any:
+    response = api.get(PATH, **params)
+    assert response.status_code == 200, response.text
+    return json.loads(response.text, parse_float=Decimal)["data"]
+
+
+def _build(api: Api, db: Database, sent: list[Sent]) -> list[str]:
+    wipe(db)
+    fresh = Api.bootstrap(api.client, db)
+    api.platform_key = fresh.platform_key
+    ids = [api.company(f"C{index}", unit) for index, unit in enumerate(UNITS)]
+    for key in KEYS:
+        api.rule(
+            costKey=key,
+            baseCost=1,
+            costPerMinute=Decimal("0.5"),
+            effectiveFrom="2020-01-01T00:00:00Z",
+        )
+    batches = [[item for item in sent if item.folded == folded] for folded in (True, False)]
+    for index, batch in enumerate(batches):
+        if batch:
+            bodies = [
+                event(
+                    ids[item.company],
+                    f"e{index}-{number}",
+                    costKey=KEYS[item.key],
+                    occurredAt=_at(item.minute),
+                    minutes=item.minutes,
+                    interviewId=f"i{item.company}-{item.minute // 600}",
+                )
+                for number, item in enumerate(batch)
+            ]
+            api.ingest(*bodies)
+        if index == 0:
+            # The first batch into the running totals, the second left in the tail.
+            with db.transaction(write=True) as session:
+                fold.fold_all(session)
+    return ids
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW, phases=PHASES)
+@given(
+    sent=events,
+    window=windows,
+    granularity=st.sampled_from(("hour", "day")),
+    zone=st.sampled_from(("UTC", "Asia/Kolkata")),
+    listed=st.lists(st.integers(0, len(UNITS) - 1), unique=True, max_size=2),
+)
+def test_top_level_buckets_equal_every_company_computed_alone(
+    client: TestClient,
+    db: Database,
+    sent: list[Sent],
+    window: tuple[datetime, timedelta],
+    granularity: str,
+    zone: str,
+    listed: list[int],
+) -> None:
+    api = Api(client, "")
+    ids = _build(api, db, sent)
+    start, length = window
+    params = {
+        "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": (start + length).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "granularity": granularity,
+        "timeZone": zone,
+    }
+    full = _series(api, **params)
+    chosen = [ids[index] for index in listed]
+    part = _series(api, **params, companySeries=",".join(chosen) if chosen else "none")
+    assert part["buckets"] == full["buckets"]
+    assert part["companies"] == [c for c in full["companies"] if c["companyId"] in chosen]
+    # Minutes, independently: the raw events of the minutes companies per bucket.
+    for bucket in part["buckets"]:
+        low = datetime.fromisoformat(bucket["start"])
+        high = datetime.fromisoformat(bucket["end"])
+        expected = sum(
+            (
+                item.minutes
+                for item in sent
+                if UNITS[item.company] == "minutes"
+                and low <= ORIGIN + timedelta(minutes=item.minute) < high
+            ),
+            Decimal(0),
+        )
+        assert bucket["totalMinutesUsed"] == expected
