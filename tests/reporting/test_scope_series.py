@@ -54,8 +54,22 @@ events = st.lists(
     min_size=1,
     max_size=60,
 )
-windows = st.tuples(st.integers(-6 * 60, SPAN_MINUTES), st.integers(1, SPAN_MINUTES + 6 * 60)).map(
-    lambda pair: (ORIGIN + timedelta(minutes=pair[0]), timedelta(minutes=pair[1]))
+# Window edges in minutes from ORIGIN: anywhere, or on an hour or a (UTC) midnight,
+# the first of February included.
+edge = st.one_of(
+    st.integers(-6 * 60, SPAN_MINUTES + 6 * 60),
+    st.integers(-6, SPAN_MINUTES // 60 + 6).map(lambda hours: hours * 60),
+    st.integers(-1, SPAN_MINUTES // 1440 + 1).map(lambda days: days * 1440),
+)
+windows = (
+    st.tuples(edge, edge)
+    .filter(lambda pair: pair[0] != pair[1])
+    .map(
+        lambda pair: (
+            ORIGIN + timedelta(minutes=min(pair)),
+            timedelta(minutes=abs(pair[1] - pair[0])),
+        )
+    )
 )
 
 

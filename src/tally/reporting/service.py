@@ -11,6 +11,7 @@ so buckets add up to the window, to the last digit, by construction.
 import uuid
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from itertools import pairwise
@@ -23,7 +24,16 @@ from tally.core.instants import MICROS_PER_DAY, MICROS_PER_HOUR, to_micros
 from tally.reporting import repository
 from tally.reporting.results import CompanySeries, Sums, Usage
 from tally.usage import fold
-from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_hour, prefix_lookups
+from tally.usage.buckets import (
+    DAY,
+    HOUR,
+    MONTH,
+    add_month,
+    floor_day,
+    floor_hour,
+    floor_month,
+    prefix_lookups,
+)
 
 # Up to this many distinct hours, a report's running totals are added up in
 # SQL (repository.instant_sums) rather than read level by level and picked.
@@ -238,6 +248,48 @@ def _range_values(
     return found
 
 
+@dataclass(frozen=True)
+class _MonthsFromDays:
+    """The month level of a scope's totals, from the day rows a series reads anyway.
+
+    A month's usage is its pairs' latest day rows summed; so, less the month
+    total of the first instant's month (the same for every instant: only
+    differences of totals are meaningful), the month level at an instant is
+    the day rows' changes (repository.level_deltas) from the first instant's
+    month to the instant's month. No month row is sought.
+    """
+
+    bounds: tuple[int, int, int]  # the day rows to read (repository.level_rows)
+    ranges: list[tuple[int, int]]  # [first month, a later instant's month)
+    picks: list[int]  # per distinct hour, its range (-1: the first month, nothing)
+
+
+def _months_from_days(
+    hours: Sequence[int], day_ranges: list[tuple[int, int]]
+) -> _MonthsFromDays | None:
+    """None unless the day rows are read as one range scan that can cover every
+    month between the instants, from the first instant's month on."""
+    if not day_ranges:
+        return None
+    first_month = floor_month(hours[0])
+    _, first, high = _scan_bounds(day_ranges)
+    # The seek before the scan gives one row per pair: its range [first
+    # month, first) must lie within one month.
+    if first > add_month(first_month):
+        return None
+    high = max(high, floor_month(hours[-1]))
+    if (high - first) // BUCKET_MICROS[DAY] > ROWS_PER_SEEK * len(day_ranges):
+        return None
+    months: dict[tuple[int, int], int] = {}
+    picks = []
+    for hour in hours:
+        month = floor_month(hour)
+        picks.append(
+            -1 if month == first_month else months.setdefault((first_month, month), len(months))
+        )
+    return _MonthsFromDays((first_month, first, high), list(months), picks)
+
+
 def _scope_picked(
     session: Session,
     company_ids: Sequence[uuid.UUID],
@@ -245,23 +297,41 @@ def _scope_picked(
     micros: Sequence[int],
 ) -> dict[str | None, list[Counters]]:
     """_picked_totals summed over the companies, per cost key, without a row per
-    pair in Python: dense levels as summed changes, sparse ones summed in SQL."""
+    pair in Python: dense levels as summed changes, sparse ones summed in SQL,
+    and the month level from the day rows when they cover it (_MonthsFromDays)."""
     ranges, used = _seek_plan(hours)
+    months = _months_from_days(hours, ranges[DAY])
     found: dict[str | None, list[dict[int, Counters]]] = {}
-    for position, level in enumerate(LEVELS):
-        wanted = ranges[level]
-        if not wanted:
-            continue
-        if _dense(level, wanted):
-            deltas = repository.level_deltas(session, company_ids, level, _scan_bounds(wanted))
-            sums = _range_values(deltas, wanted)
-        else:
-            sums = repository.range_seek_sums(session, company_ids, level, wanted)
+
+    def keep(position: int, sums: dict[str, dict[int, Counters]]) -> None:
         for key, by_range in sums.items():
             per_level = found.get(key)
             if per_level is None:
                 per_level = found[key] = [{}, {}, {}]
             per_level[position] = by_range
+
+    for position, level in enumerate(LEVELS):
+        wanted = ranges[level]
+        if not wanted or (level == MONTH and months is not None):
+            continue
+        if level == DAY and months is not None:
+            deltas = repository.level_deltas(session, company_ids, level, months.bounds)
+            keep(position, _range_values(deltas, wanted))
+            keep(LEVELS.index(MONTH), _range_values(deltas, months.ranges))
+        elif _dense(level, wanted):
+            deltas = repository.level_deltas(session, company_ids, level, _scan_bounds(wanted))
+            keep(position, _range_values(deltas, wanted))
+        else:
+            keep(position, repository.range_seek_sums(session, company_ids, level, wanted))
+    if months is not None:
+        month_position = LEVELS.index(MONTH)
+        used = [
+            [
+                pick if position != month_position else months.picks[index]
+                for position, pick in enumerate(chosen)
+            ]
+            for index, chosen in enumerate(used)
+        ]
     picks = _instant_picks(hours, used, micros)
     return {key: _per_instant(per_level, picks, len(micros)) for key, per_level in found.items()}
 
