@@ -167,11 +167,12 @@ def series_json(
         if progress is not None:
             progress(1)
         yield f'],"buckets":{buckets}}}'
-    elif selected is not None:
-        # Some companies listed, or none (a platform's chart): the top-level
+    elif selected is not None and 2 * len(selected) < len(ordered):
+        # Few companies listed, or none (a platform's chart): the top-level
         # buckets are summed over the companies as their totals are read
         # (service.scope_series), and only the listed companies' own buckets
-        # are computed.
+        # are computed. (Listing half or more, computing every company's
+        # buckets once gives both.)
         listed = [company for company in ordered if company.id in selected]
         for count, item in enumerate(service.series(session, listed, request.instants)):
             yield ("," if count else "") + _company(item, _buckets(item, bucket_edges))
@@ -186,10 +187,13 @@ def series_json(
         yield _top(bucket_edges, across)
     else:
         across = [Across(ordered) for _ in request.buckets]
-        for count, item in enumerate(service.series(session, ordered, request.instants)):
+        count = 0
+        for item in service.series(session, ordered, request.instants):
             for bucket_across, usage in zip(across, item.usage, strict=True):
                 bucket_across.add(item.company, usage)
-            yield ("," if count else "") + _company(item, _buckets(item, bucket_edges))
+            if selected is None or item.company.id in selected:
+                yield ("," if count else "") + _company(item, _buckets(item, bucket_edges))
+                count += 1
             if progress is not None:
                 progress(1)
         yield _top(bucket_edges, across)
