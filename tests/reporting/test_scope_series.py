@@ -117,6 +117,30 @@ def _build(api: Api, db: Database, sent: list[Sent]) -> list[str]:
     return ids
 
 
+def _check(
+    api: Api, sent: list[Sent], ids: list[str], params: dict[str, str], listed: list[int]
+) -> None:
+    full = _series(api, **params)
+    chosen = [ids[index] for index in listed]
+    part = _series(api, **params, companySeries=",".join(chosen) if chosen else "none")
+    assert part["buckets"] == full["buckets"]
+    assert part["companies"] == [c for c in full["companies"] if c["companyId"] in chosen]
+    # Minutes, independently: the raw events of the minutes companies per bucket.
+    for bucket in part["buckets"]:
+        low = datetime.fromisoformat(bucket["start"])
+        high = datetime.fromisoformat(bucket["end"])
+        expected = sum(
+            (
+                item.minutes
+                for item in sent
+                if UNITS[item.company] == "minutes"
+                and low <= ORIGIN + timedelta(minutes=item.minute) < high
+            ),
+            Decimal(0),
+        )
+        assert bucket["totalMinutesUsed"] == expected
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=SLOW, phases=PHASES)
 @given(
     sent=events,
@@ -143,22 +167,22 @@ def test_top_level_buckets_equal_every_company_computed_alone(
         "granularity": granularity,
         "timeZone": zone,
     }
-    full = _series(api, **params)
-    chosen = [ids[index] for index in listed]
-    part = _series(api, **params, companySeries=",".join(chosen) if chosen else "none")
-    assert part["buckets"] == full["buckets"]
-    assert part["companies"] == [c for c in full["companies"] if c["companyId"] in chosen]
-    # Minutes, independently: the raw events of the minutes companies per bucket.
-    for bucket in part["buckets"]:
-        low = datetime.fromisoformat(bucket["start"])
-        high = datetime.fromisoformat(bucket["end"])
-        expected = sum(
-            (
-                item.minutes
-                for item in sent
-                if UNITS[item.company] == "minutes"
-                and low <= ORIGIN + timedelta(minutes=item.minute) < high
-            ),
-            Decimal(0),
-        )
-        assert bucket["totalMinutesUsed"] == expected
+    _check(api, sent, ids, params, listed)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=SLOW, phases=PHASES)
+@given(sent=events)
+def test_days_at_half_past_read_the_hour_rows_between_them(
+    client: TestClient, db: Database, sent: list[Sent]
+) -> None:
+    """Days in Asia/Kolkata begin at 18:30 UTC: each needs the hour rows of its
+    UTC day before 18:00, which the scope reads in one pass over the span."""
+    api = Api(client, "")
+    ids = _build(api, db, sent)
+    params = {
+        "start": "2026-01-29T18:30:00Z",
+        "end": "2026-02-03T18:30:00Z",
+        "granularity": "day",
+        "timeZone": "Asia/Kolkata",
+    }
+    _check(api, sent, ids, params, [])

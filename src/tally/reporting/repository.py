@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
+from tally.core.instants import MICROS_PER_DAY
 from tally.db.driver import Driver
-from tally.usage.buckets import period
+from tally.usage.buckets import HOUR, period
 
 # Companies per statement: keeps each statement's parameters well under SQLite's limit.
 COMPANY_CHUNK = 500
@@ -433,6 +434,67 @@ def _summed_deltas(
             statement = values + _CHANGES_MAX.format(ids=chunk.marks, g=int(granularity))
             for key, start, *sums in driver.fetchall(statement, params + chunk.keys):
                 _add_change(found, key, start, sums)
+    return found
+
+
+# Hour rows of one span [lo, hi) per pair, each less its pair's previous hour
+# row of the same UTC day (found by arithmetic on its start), summed per cost
+# key and start: one range scan per pair, where seeking far-apart ranges
+# costs one seek per pair and range.
+_HOUR_CHANGES_MAX = (
+    "SELECT l.cost_key, l.bucket_start, SUM(l.events - COALESCE(q.events, 0)),"
+    " SUM(l.minutes - COALESCE(q.minutes, 0)), SUM(l.credits - COALESCE(q.credits, 0)),"
+    " SUM(l.interviews - COALESCE(q.interviews, 0))"
+    " FROM usage_pairs p CROSS JOIN usage_buckets l"
+    " LEFT JOIN usage_buckets q ON q.company_id = l.company_id AND q.cost_key = l.cost_key"
+    " AND q.granularity = {g} AND q.bucket_start = (SELECT MAX(x.bucket_start)"
+    " FROM usage_buckets x WHERE x.company_id = l.company_id AND x.cost_key = l.cost_key"
+    " AND x.granularity = {g} AND x.bucket_start >= l.bucket_start - l.bucket_start % {day}"
+    " AND x.bucket_start < l.bucket_start)"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start >= {m} AND l.bucket_start < {m}"
+    " GROUP BY l.cost_key, l.bucket_start"
+)
+# The rows of one span [lo, hi) per pair, counted from the index alone, and the pairs.
+_SPAN_COUNT = (
+    "SELECT (SELECT COUNT(*) FROM usage_pairs p CROSS JOIN usage_buckets l"
+    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
+    " AND l.bucket_start >= {m} AND l.bucket_start < {m}),"
+    " (SELECT COUNT(*) FROM usage_pairs WHERE company_id IN ({ids}))"
+)
+# What reading one row's change costs against seeking one pair's latest row
+# in one range (SQLite, measured: about 2.5 and 3 microseconds).
+ROW_PER_SEEK = 1.2
+
+
+def hour_changes(
+    session: Session, company_ids: Sequence[uuid.UUID], span: tuple[int, int], ranges: int
+) -> LevelDeltas | None:
+    """The changes of every hour row in [span) (SQLite), summed per cost key and
+    start as level_deltas gives them, when reading them costs less than
+    seeking each pair's latest row in each of `ranges` ranges in it (rows and
+    pairs counted from the index decide); None otherwise, and on PostgreSQL."""
+    driver = Driver(session)
+    low, high = span
+    if not driver.sqlite or low < 0:
+        return None
+    text = {"g": HOUR, "m": driver.mark, "day": MICROS_PER_DAY}
+    chunks = list(_company_chunks(driver, company_ids))
+    rows = pairs = 0
+    for chunk in chunks:
+        # Only tally's own constants and placeholders go into the text.
+        statement = _SPAN_COUNT.format(ids=chunk.marks, **text)
+        counted = driver.fetchall(statement, [*chunk.keys, low, high, *chunk.keys])[0]
+        rows, pairs = rows + int(counted[0]), pairs + int(counted[1])
+    if rows * ROW_PER_SEEK > pairs * ranges:
+        return None
+    found: LevelDeltas = {}
+    for chunk in chunks:
+        statement = _HOUR_CHANGES_MAX.format(ids=chunk.marks, **text)
+        for key, start, *sums in driver.fetchall(statement, [*chunk.keys, low, high]):
+            _add_change(found, key, start, sums)
     return found
 
 

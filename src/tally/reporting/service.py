@@ -322,7 +322,17 @@ def _scope_picked(
             deltas = repository.level_deltas(session, company_ids, level, _scan_bounds(wanted))
             keep(position, _range_values(deltas, wanted))
         else:
-            keep(position, repository.range_seek_sums(session, company_ids, level, wanted))
+            # Far-apart ranges: one seek per pair and range, unless hour rows
+            # are sparse enough to read them all between the first and the
+            # last (an instant at :30 every day, in Asia/Kolkata).
+            changes = None
+            if level == HOUR:
+                low, _, high = _scan_bounds(wanted)
+                changes = repository.hour_changes(session, company_ids, (low, high), len(wanted))
+            if changes is not None:
+                keep(position, _range_values(changes, wanted))
+            else:
+                keep(position, repository.range_seek_sums(session, company_ids, level, wanted))
     if months is not None:
         month_position = LEVELS.index(MONTH)
         used = [
