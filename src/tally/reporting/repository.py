@@ -85,10 +85,10 @@ _LEVEL_LATERAL = (
 _LEVEL_ALIASES = (("m", 2), ("d", 1), ("h", 0))
 _SUMS = (
     " SELECT p.company_id, p.cost_key, i.n,"
-    " COALESCE(m.events, 0) + COALESCE(d.events, 0) + COALESCE(h.events, 0),"
-    " COALESCE(m.minutes, 0) + COALESCE(d.minutes, 0) + COALESCE(h.minutes, 0),"
-    " COALESCE(m.credits, 0) + COALESCE(d.credits, 0) + COALESCE(h.credits, 0),"
-    " COALESCE(m.interviews, 0) + COALESCE(d.interviews, 0) + COALESCE(h.interviews, 0)"
+    " COALESCE(m.events, 0) + COALESCE(d.events, 0) + COALESCE(h.events, 0) AS e,"
+    " COALESCE(m.minutes, 0) + COALESCE(d.minutes, 0) + COALESCE(h.minutes, 0) AS mi,"
+    " COALESCE(m.credits, 0) + COALESCE(d.credits, 0) + COALESCE(h.credits, 0) AS c,"
+    " COALESCE(m.interviews, 0) + COALESCE(d.interviews, 0) + COALESCE(h.interviews, 0) AS v"
     " FROM usage_pairs p CROSS JOIN i{joins} WHERE p.company_id IN ({ids})"
     " AND (m.events IS NOT NULL OR d.events IS NOT NULL OR h.events IS NOT NULL)"
 )
@@ -114,6 +114,17 @@ def _company_chunks(driver: Driver, company_ids: Sequence[uuid.UUID]) -> Iterato
         )
 
 
+# Two instants: per pair, the second's total less the first's, as instant 1
+# (SQL does the whole join before the first row, and half the rows come back).
+_DIFFERENCES = (
+    " SELECT s.company_id, s.cost_key, 1, SUM(CASE WHEN s.n = 0 THEN -s.e ELSE s.e END),"
+    " SUM(CASE WHEN s.n = 0 THEN -s.mi ELSE s.mi END),"
+    " SUM(CASE WHEN s.n = 0 THEN -s.c ELSE s.c END),"
+    " SUM(CASE WHEN s.n = 0 THEN -s.v ELSE s.v END)"
+    " FROM ({sums}) s GROUP BY s.company_id, s.cost_key"
+)
+
+
 def _sums_statement(
     driver: Driver, rows: Sequence[Sequence[int]], chunk: _Chunk
 ) -> tuple[str, list[Any]]:
@@ -122,7 +133,10 @@ def _sums_statement(
     joins = "".join(level.format(a=alias, g=granularity) for alias, granularity in _LEVEL_ALIASES)
     values, params = _values(driver, "i", columns, rows)
     # Only tally's own constants and placeholders go into the text.
-    return values + _SUMS.format(joins=joins, ids=chunk.marks), params + chunk.keys
+    sums = _SUMS.format(joins=joins, ids=chunk.marks)
+    if len(rows) == 2:
+        sums = _DIFFERENCES.format(sums=sums)
+    return values + sums, params + chunk.keys
 
 
 # (company, cost key) -> (instant index, (events, minutes, credits, interviews)) rows.
@@ -138,16 +152,18 @@ def instant_sums(
 
     `lookups` holds, per instant, the [low, high) range of its month, day and
     hour rows (tally.usage.buckets.prefix_lookups); an instant where the pair
-    has no row at all is left out.
+    has no row at all is left out. Of two instants (a window's edges) only
+    the difference is given: as the second's, the first's left out (taken as
+    0), which changes no difference of totals, all a report uses.
     """
     driver = Driver(session)
     found: InstantSums = {}
     rows = [(index, *ranges) for index, ranges in enumerate(lookups)]
     for chunk in _company_chunks(driver, company_ids):
         statement, params = _sums_statement(driver, rows, chunk)
-        # The columns are sums of BIGINTs and 0: ints on both databases.
+        # PostgreSQL's SUM of BIGINTs (two instants) is NUMERIC: ints for the arithmetic.
         for company, key, index, *sums in driver.fetchall(statement, params, uuid_text=True):
-            found.setdefault((chunk.back[company], key), []).append((index, tuple(sums)))
+            found.setdefault((chunk.back[company], key), []).append((index, tuple(map(int, sums))))
     return found
 
 
