@@ -10,7 +10,9 @@ up to the last (one range scan per chunk of companies, in key order); the
 service finds each instant's row among them (daily instants need no hour
 row at all). `raw_sums` adds up
 raw events (and interviews first counted) in short ranges, the part of an
-hour before instants that are not whole UTC hours.
+hour before instants that are not whole UTC hours. `level_deltas`,
+`hour_changes` and `range_seek_sums` give the same totals summed over the
+companies, per cost key, for a scope's top-level buckets.
 """
 
 import uuid
@@ -398,24 +400,35 @@ def _add_change(found: LevelDeltas, key: str, start: int, sums: Sequence[int]) -
         into[3] += sums[3]
 
 
-# Each row of [lo, hi) less its pair's previous row of the same period
-# [plo, ...) (a MAX seek and a point lookup), summed per cost key and start:
-# SQLite does the whole sum in one step, without the GIL, where reading the
-# rows into Python would hold it for each (two reports at once would then
-# take turns row by row).
-_CHANGES_MAX = (
+# Each row of a range less its pair's previous row of the same period (a MAX
+# seek from the period's start, {since}, and a point lookup), summed per cost
+# key and start: SQLite does the whole sum in one step, without the GIL, where
+# reading the rows into Python would hold it for each (two reports at once
+# would then take turns row by row). {source} and the range: per (period
+# start, low, high) row of `r` (_CHANGES), or one [low, high) span for every
+# pair (_HOUR_CHANGES, the period a UTC day found by arithmetic).
+_CHANGES_OF = (
     " SELECT l.cost_key, l.bucket_start, SUM(l.events - COALESCE(q.events, 0)),"
     " SUM(l.minutes - COALESCE(q.minutes, 0)), SUM(l.credits - COALESCE(q.credits, 0)),"
     " SUM(l.interviews - COALESCE(q.interviews, 0))"
-    " FROM r CROSS JOIN usage_pairs p CROSS JOIN usage_buckets l"
+    " FROM {source} CROSS JOIN usage_buckets l"
     " LEFT JOIN usage_buckets q ON q.company_id = l.company_id AND q.cost_key = l.cost_key"
-    " AND q.granularity = {g} AND q.bucket_start = (SELECT MAX(x.bucket_start)"
+    " AND q.granularity = {{g}} AND q.bucket_start = (SELECT MAX(x.bucket_start)"
     " FROM usage_buckets x WHERE x.company_id = l.company_id AND x.cost_key = l.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= r.plo AND x.bucket_start < l.bucket_start)"
-    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
-    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
-    " AND l.bucket_start >= r.lo AND l.bucket_start < r.hi"
+    " AND x.granularity = {{g}} AND x.bucket_start >= {since} AND x.bucket_start < l.bucket_start)"
+    " WHERE p.company_id IN ({{ids}}) AND l.company_id = p.company_id"
+    " AND l.cost_key = p.cost_key AND l.granularity = {{g}}"
+    " AND l.bucket_start >= {low} AND l.bucket_start < {high}"
     " GROUP BY l.cost_key, l.bucket_start"
+)
+_CHANGES = _CHANGES_OF.format(
+    source="r CROSS JOIN usage_pairs p", since="r.plo", low="r.lo", high="r.hi"
+)
+_HOUR_CHANGES = _CHANGES_OF.format(
+    source="usage_pairs p",
+    since="l.bucket_start - l.bucket_start % {day}",
+    low="{m}",
+    high="{m}",
 )
 
 
@@ -447,31 +460,12 @@ def _summed_deltas(
                 driver, "r", ("plo", "lo", "hi"), parts[offset : offset + RANGE_CHUNK]
             )
             # Only tally's own constants and placeholders go into the text.
-            statement = values + _CHANGES_MAX.format(ids=chunk.marks, g=int(granularity))
+            statement = values + _CHANGES.format(ids=chunk.marks, g=int(granularity))
             for key, start, *sums in driver.fetchall(statement, params + chunk.keys):
                 _add_change(found, key, start, sums)
     return found
 
 
-# Hour rows of one span [lo, hi) per pair, each less its pair's previous hour
-# row of the same UTC day (found by arithmetic on its start), summed per cost
-# key and start: one range scan per pair, where seeking far-apart ranges
-# costs one seek per pair and range.
-_HOUR_CHANGES_MAX = (
-    "SELECT l.cost_key, l.bucket_start, SUM(l.events - COALESCE(q.events, 0)),"
-    " SUM(l.minutes - COALESCE(q.minutes, 0)), SUM(l.credits - COALESCE(q.credits, 0)),"
-    " SUM(l.interviews - COALESCE(q.interviews, 0))"
-    " FROM usage_pairs p CROSS JOIN usage_buckets l"
-    " LEFT JOIN usage_buckets q ON q.company_id = l.company_id AND q.cost_key = l.cost_key"
-    " AND q.granularity = {g} AND q.bucket_start = (SELECT MAX(x.bucket_start)"
-    " FROM usage_buckets x WHERE x.company_id = l.company_id AND x.cost_key = l.cost_key"
-    " AND x.granularity = {g} AND x.bucket_start >= l.bucket_start - l.bucket_start % {day}"
-    " AND x.bucket_start < l.bucket_start)"
-    " WHERE p.company_id IN ({ids}) AND l.company_id = p.company_id"
-    " AND l.cost_key = p.cost_key AND l.granularity = {g}"
-    " AND l.bucket_start >= {m} AND l.bucket_start < {m}"
-    " GROUP BY l.cost_key, l.bucket_start"
-)
 # The rows of one span [lo, hi) per pair, counted from the index alone, and the pairs.
 _SPAN_COUNT = (
     "SELECT (SELECT COUNT(*) FROM usage_pairs p CROSS JOIN usage_buckets l"
@@ -508,7 +502,7 @@ def hour_changes(
         return None
     found: LevelDeltas = {}
     for chunk in chunks:
-        statement = _HOUR_CHANGES_MAX.format(ids=chunk.marks, **text)
+        statement = _HOUR_CHANGES.format(ids=chunk.marks, **text)
         for key, start, *sums in driver.fetchall(statement, [*chunk.keys, low, high]):
             _add_change(found, key, start, sums)
     return found
