@@ -6,6 +6,11 @@ not yet folded into the totals (usage_deltas, tally.usage.fold), plus the raw
 events in [floor_hour(t), t) when t is not a whole hour. A bucket [ti, ti+1) is the
 difference of two such totals. All arithmetic is on integers (millionths),
 so buckets add up to the window, to the last digit, by construction.
+
+`series` gives each company's buckets; `scope_series` gives the buckets
+summed over many companies per unit without computing each company's (the
+top-level buckets of a platform's chart), from the rows' changes summed
+over the companies (docs/series.md).
 """
 
 import uuid
