@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tally.db.engine import Database
+from tally.reporting import repository
 from tally.usage import fold
 from tests.conftest import wipe
 from tests.factories import Api, event
@@ -186,3 +187,41 @@ def test_days_at_half_past_read_the_hour_rows_between_them(
         "timeZone": "Asia/Kolkata",
     }
     _check(api, sent, ids, params, [])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=SLOW, phases=PHASES)
+@given(sent=events, window=windows)
+def test_window_totals_as_one_difference_equal_the_two_totals(
+    client: TestClient,
+    db: Database,
+    sent: list[Sent],
+    window: tuple[datetime, timedelta],
+) -> None:
+    """GET /billing/usage of many companies takes each pair's window as one
+    difference from SQL (repository.DIFFERENCES_FROM); here of every scope."""
+    api = Api(client, "")
+    _build(api, db, sent)
+    start, length = window
+    params = {"start": f"{start:%Y-%m-%dT%H:%M:%SZ}", "end": f"{start + length:%Y-%m-%dT%H:%M:%SZ}"}
+    saved = repository.DIFFERENCES_FROM
+    try:
+        repository.DIFFERENCES_FROM = 1
+        once = api.usage(**params)
+        repository.DIFFERENCES_FROM = 10**6
+        twice = api.usage(**params)
+    finally:
+        repository.DIFFERENCES_FROM = saved
+    assert once.status_code == twice.status_code == 200, once.text
+    got, expected = (json.loads(r.text, parse_float=Decimal)["data"] for r in (once, twice))
+    assert got == expected
+    low, high = start, start + length
+    minutes = sum(
+        (
+            item.minutes
+            for item in sent
+            if UNITS[item.company] == "minutes"
+            and low <= ORIGIN + timedelta(minutes=item.minute) < high
+        ),
+        Decimal(0),
+    )
+    assert got["totalMinutesUsed"] == minutes

@@ -117,7 +117,9 @@ def _company_chunks(driver: Driver, company_ids: Sequence[uuid.UUID]) -> Iterato
 
 
 # Two instants: per pair, the second's total less the first's, as instant 1
-# (SQL does the whole join before the first row, and half the rows come back).
+# (SQL does the whole join before the first row, and half the rows come back),
+# for this many companies or more (for fewer, grouping costs more than it saves).
+DIFFERENCES_FROM = 20
 _DIFFERENCES = (
     " SELECT s.company_id, s.cost_key, 1, SUM(CASE WHEN s.n = 0 THEN -s.e ELSE s.e END),"
     " SUM(CASE WHEN s.n = 0 THEN -s.mi ELSE s.mi END),"
@@ -136,7 +138,7 @@ def _sums_statement(
     values, params = _values(driver, "i", columns, rows)
     # Only tally's own constants and placeholders go into the text.
     sums = _SUMS.format(joins=joins, ids=chunk.marks)
-    if len(rows) == 2:
+    if len(rows) == 2 and len(chunk.keys) >= DIFFERENCES_FROM:
         sums = _DIFFERENCES.format(sums=sums)
     return values + sums, params + chunk.keys
 
@@ -154,9 +156,10 @@ def instant_sums(
 
     `lookups` holds, per instant, the [low, high) range of its month, day and
     hour rows (tally.usage.buckets.prefix_lookups); an instant where the pair
-    has no row at all is left out. Of two instants (a window's edges) only
-    the difference is given: as the second's, the first's left out (taken as
-    0), which changes no difference of totals, all a report uses.
+    has no row at all is left out. Of two instants (a window's edges) of
+    many companies only the difference may be given: as the second's, the
+    first's left out (taken as 0), which changes no difference of totals,
+    all a report uses.
     """
     driver = Driver(session)
     found: InstantSums = {}
