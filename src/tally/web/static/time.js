@@ -102,16 +102,29 @@ const labelOptions = {
   month: { month: "short", year: "numeric" },
 };
 
+// Building an Intl.DateTimeFormat costs far more than formatting with one:
+// each (kind, zone) gets one, kept for the page's life (a few dozen at most).
+const formats = new Map();
+
+function format(kind, timeZone, options) {
+  const name = `${kind} ${timeZone}`;
+  let made = formats.get(name);
+  if (!made) {
+    made = new Intl.DateTimeFormat(undefined, { timeZone, ...options });
+    formats.set(name, made);
+  }
+  return made;
+}
+
 /** A bucket's label: its local start, in the browser's language. */
 export function bucketLabel(startIso, granularity, timeZone) {
-  const options = { timeZone, ...labelOptions[granularity] };
-  return new Intl.DateTimeFormat(undefined, options).format(new Date(startIso));
+  return format(granularity, timeZone, labelOptions[granularity]).format(new Date(startIso));
 }
 
 /** A human window "1 Nov 2026 – 30 Nov 2026" (end exclusive, shown inclusive). */
 export function windowText([start, end], timeZone) {
-  const format = new Intl.DateTimeFormat(undefined, { timeZone, dateStyle: "medium" });
-  return `${format.format(new Date(start))} – ${format.format(new Date(end - 1))}`;
+  const medium = format("window", timeZone, { dateStyle: "medium" });
+  return `${medium.format(new Date(start))} – ${medium.format(new Date(end - 1))}`;
 }
 
 // ICU still calls some zones by their old names (Asia/Calcutta); offer the current IANA ones too.
@@ -120,13 +133,20 @@ const CURRENT_NAMES = [
   "Atlantic/Faroe", "Europe/Kyiv", "Pacific/Chuuk", "Pacific/Kanton", "Pacific/Pohnpei",
 ];
 
+const zoneChecks = new Map();
+
 export function isTimeZone(name) {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: name });
-    return Boolean(name);
-  } catch {
-    return false;
+  let known = zoneChecks.get(name);
+  if (known === undefined) {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: name });
+      known = Boolean(name);
+    } catch {
+      known = false;
+    }
+    zoneChecks.set(name, known);
   }
+  return known;
 }
 
 /** UTC first, then every zone the browser knows, by name. */
