@@ -118,6 +118,19 @@ def _build(api: Api, db: Database, sent: list[Sent]) -> list[str]:
     return ids
 
 
+def _minutes(sent: list[Sent], low: datetime, high: datetime) -> Decimal:
+    """The minutes companies' minutes in [low, high), summed from the events sent."""
+    return sum(
+        (
+            item.minutes
+            for item in sent
+            if UNITS[item.company] == "minutes"
+            and low <= ORIGIN + timedelta(minutes=item.minute) < high
+        ),
+        Decimal(0),
+    )
+
+
 def _check(
     api: Api, sent: list[Sent], ids: list[str], params: dict[str, str], listed: list[int]
 ) -> None:
@@ -130,16 +143,7 @@ def _check(
     for bucket in part["buckets"]:
         low = datetime.fromisoformat(bucket["start"])
         high = datetime.fromisoformat(bucket["end"])
-        expected = sum(
-            (
-                item.minutes
-                for item in sent
-                if UNITS[item.company] == "minutes"
-                and low <= ORIGIN + timedelta(minutes=item.minute) < high
-            ),
-            Decimal(0),
-        )
-        assert bucket["totalMinutesUsed"] == expected
+        assert bucket["totalMinutesUsed"] == _minutes(sent, low, high)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=SLOW, phases=PHASES)
@@ -214,14 +218,4 @@ def test_window_totals_as_one_difference_equal_the_two_totals(
     assert once.status_code == twice.status_code == 200, once.text
     got, expected = (json.loads(r.text, parse_float=Decimal)["data"] for r in (once, twice))
     assert got == expected
-    low, high = start, start + length
-    minutes = sum(
-        (
-            item.minutes
-            for item in sent
-            if UNITS[item.company] == "minutes"
-            and low <= ORIGIN + timedelta(minutes=item.minute) < high
-        ),
-        Decimal(0),
-    )
-    assert got["totalMinutesUsed"] == minutes
+    assert got["totalMinutesUsed"] == _minutes(sent, start, start + length)
