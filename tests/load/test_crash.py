@@ -40,9 +40,9 @@ def test_kill_9_mid_load_then_resend_loses_and_doubles_nothing(
         replay = traffic.run_load(again.base_url, loaded.key, resend, WRITERS)
         assert replay.problems == []
         assert replay.answered == set(range(len(resend)))
-        assert traffic.reported_totals(again.base_url, loaded.key) == traffic.expected_totals(
-            batches
-        )
+        expected = traffic.expected_totals(batches)
+        assert traffic.reported_totals(again.base_url, loaded.key) == expected
+        assert traffic.scope_totals(again.base_url, loaded.key) == traffic.summed(expected)
     finally:
         again.stop()
     checked = server.verify(loaded.url)

@@ -36,9 +36,9 @@ def _load(fixture: Fixture, tmp_path: Path, *flags: str, per_writer: int = PER_W
         print(record.summary())  # shown with -s: what the clients saw
         _assert_clean(record)
         assert record.answered == set(range(len(batches)))
-        assert traffic.reported_totals(running.base_url, fixture.key) == traffic.expected_totals(
-            batches
-        )
+        expected = traffic.expected_totals(batches)
+        assert traffic.reported_totals(running.base_url, fixture.key) == expected
+        assert traffic.scope_totals(running.base_url, fixture.key) == traffic.summed(expected)
     finally:
         running.stop()
     checked = server.verify(fixture.url)

@@ -24,6 +24,11 @@ HEALTH_LIMIT = 1.0
 BATCH = 500
 SHARED = 50
 WINDOW = {"start": "2026-01-01T00:00:00Z", "end": "2026-07-01T00:00:00Z"}
+# The window by day with no company's own buckets: the top-level buckets summed
+# over the scope as the totals are read (tally.reporting.service.scope_series).
+SCOPE_SERIES = WINDOW | {"granularity": "day", "companySeries": "none"}
+# What readers ask for, in turn.
+READS = (("/billing/usage", WINDOW), ("/billing/usage/series", SCOPE_SERIES))
 
 Batch = list[dict[str, Any]]
 
@@ -94,6 +99,29 @@ def reported_totals(base_url: str, key: str) -> dict[str, tuple[int, Decimal, in
         for c in data["companies"]
         if c["breakdownByCostKey"]
     }
+
+
+def scope_totals(base_url: str, key: str) -> tuple[int, Decimal, int]:
+    """(events, minutes, interviews) of every company, from the top-level buckets
+    of the series that lists none."""
+    with httpx2.Client(base_url=base_url, trust_env=False, timeout=REQUEST_TIMEOUT) as client:
+        response = client.get("/billing/usage/series", params=SCOPE_SERIES, headers=auth(key))
+    assert response.status_code == 200, response.text
+    buckets = simplejson.loads(response.text, use_decimal=True)["data"]["buckets"]
+    return (
+        sum(entry["events"] for bucket in buckets for entry in bucket["breakdownByCostKey"]),
+        sum((Decimal(bucket["totalMinutesUsed"]) for bucket in buckets), Decimal(0)),
+        sum(bucket["totalInterviews"] for bucket in buckets),
+    )
+
+
+def summed(totals: dict[str, tuple[int, Decimal, int]]) -> tuple[int, Decimal, int]:
+    """expected_totals over every company."""
+    return (
+        sum(events for events, _, _ in totals.values()),
+        sum((minutes for _, minutes, _ in totals.values()), Decimal(0)),
+        sum(interviews for _, _, interviews in totals.values()),
+    )
 
 
 def auth(key: str) -> dict[str, str]:
@@ -182,11 +210,12 @@ def writer(base_url: str, key: str, bodies: list[str], mine: list[int], record: 
 
 def reader(base_url: str, key: str, record: Record, stop: threading.Event) -> None:
     with httpx2.Client(base_url=base_url, trust_env=False, timeout=REQUEST_TIMEOUT) as client:
+        turn = 0
         while not stop.is_set():
+            path, params = READS[turn % len(READS)]
+            turn += 1
             try:
-                response = send(
-                    client, record, "GET", "/billing/usage", params=WINDOW, headers=auth(key)
-                )
+                response = send(client, record, "GET", path, params=params, headers=auth(key))
             except (Gone, httpx2.TimeoutException):
                 return
             if response.status_code != 200:
