@@ -614,9 +614,9 @@ def tail_sums(session: Session, company_ids: Sequence[uuid.UUID], hours: Sequenc
     ranges = [(index, low, high) for index, (low, high) in enumerate(pairwise(hours))]
     found: TailSums = {}
     for keys, marks, back in _company_chunks(driver, company_ids):
-        for low in range(0, len(ranges), RANGE_CHUNK):
+        for offset in range(0, len(ranges), RANGE_CHUNK):
             values, params = _values(
-                driver, "r", ("i", "lo", "hi"), ranges[low : low + RANGE_CHUNK]
+                driver, "r", ("i", "lo", "hi"), ranges[offset : offset + RANGE_CHUNK]
             )
             statement = values + " " + _TAIL.format(ids=marks)
             # PostgreSQL's SUM of BIGINTs is NUMERIC (a Decimal): ints for the arithmetic.

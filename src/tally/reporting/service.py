@@ -15,7 +15,7 @@ over the companies (docs/series.md).
 
 import uuid
 from bisect import bisect_left
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -86,6 +86,21 @@ def _add(into: list[Counters], index: int, values: Sequence[int]) -> None:
 
 def _minus(high: Counters, low: Counters) -> Counters:
     return (high[0] - low[0], high[1] - low[1], high[2] - low[2], high[3] - low[3])
+
+
+def _running(values: Iterable[Sequence[int]]) -> list[Counters]:
+    """The running sums of counters: the first, the first two, ..."""
+    sums: list[Counters] = []
+    running = ZERO
+    for value in values:
+        running = (
+            running[0] + value[0],
+            running[1] + value[1],
+            running[2] + value[2],
+            running[3] + value[3],
+        )
+        sums.append(running)
+    return sums
 
 
 def _per_instant(
@@ -233,17 +248,7 @@ def _range_values(
     found: dict[str, dict[int, Counters]] = {}
     for key, by_start in deltas.items():
         starts = sorted(by_start)
-        prefix = [ZERO]
-        running = ZERO
-        for start in starts:
-            change = by_start[start]
-            running = (
-                running[0] + change[0],
-                running[1] + change[1],
-                running[2] + change[2],
-                running[3] + change[3],
-            )
-            prefix.append(running)
+        prefix = [ZERO, *_running(by_start[start] for start in starts)]
         values = {}
         for index, (low, high) in enumerate(wanted):
             first, last = bisect_left(starts, low), bisect_left(starts, high)
@@ -480,17 +485,10 @@ def _add_tail(
         if cumulative is None:
             cumulative = totals[key] = [ZERO] * len(micros)
         # At each distinct hour, the sum of the ranges before it.
-        at_hour = [ZERO] * len(hours)
+        between = [ZERO] * len(hours)
         for index, sums in ranges:
-            _add(at_hour, index + 1, sums)
-        running = ZERO
-        for index, sums in enumerate(at_hour):
-            running = at_hour[index] = (
-                running[0] + sums[0],
-                running[1] + sums[1],
-                running[2] + sums[2],
-                running[3] + sums[3],
-            )
+            _add(between, index + 1, sums)
+        at_hour = _running(between)
         for index, hour_index in enumerate(position):
             if hour_index:
                 _add(cumulative, index, at_hour[hour_index])

@@ -44,8 +44,6 @@ def amount(scaled: int) -> str:
 
 
 # Long series repeat the same cost keys and instants.
-
-
 @lru_cache(maxsize=4096)
 def string(value: str) -> str:
     """A JSON string literal."""

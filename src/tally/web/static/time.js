@@ -1,17 +1,26 @@
 // Calendar arithmetic in any IANA time zone, with Intl only (no library).
 
-const partsFormats = new Map();
+// Building an Intl.DateTimeFormat costs far more than formatting with one:
+// each (kind, zone) gets one, kept for the page's life (a few dozen at most).
+const formats = new Map();
+
+function format(kind, timeZone, options, locale = undefined) {
+  const name = `${kind} ${timeZone}`;
+  let made = formats.get(name);
+  if (!made) {
+    made = new Intl.DateTimeFormat(locale, { timeZone, ...options });
+    formats.set(name, made);
+  }
+  return made;
+}
+
+const partsOptions = {
+  hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+  hour: "numeric", minute: "numeric", second: "numeric",
+};
 
 function partsFormat(timeZone) {
-  let format = partsFormats.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat("en-US", {
-      timeZone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
-      hour: "numeric", minute: "numeric", second: "numeric",
-    });
-    partsFormats.set(timeZone, format);
-  }
-  return format;
+  return format("parts", timeZone, partsOptions, "en-US");
 }
 
 /** The wall-clock fields of an instant (ms since epoch) in a zone. */
@@ -101,20 +110,6 @@ const labelOptions = {
   week: { month: "short", day: "numeric" },
   month: { month: "short", year: "numeric" },
 };
-
-// Building an Intl.DateTimeFormat costs far more than formatting with one:
-// each (kind, zone) gets one, kept for the page's life (a few dozen at most).
-const formats = new Map();
-
-function format(kind, timeZone, options) {
-  const name = `${kind} ${timeZone}`;
-  let made = formats.get(name);
-  if (!made) {
-    made = new Intl.DateTimeFormat(undefined, { timeZone, ...options });
-    formats.set(name, made);
-  }
-  return made;
-}
 
 /** A bucket's label: its local start, in the browser's language. */
 export function bucketLabel(startIso, granularity, timeZone) {
