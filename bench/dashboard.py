@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import backends
-from bench.config import REPO, parse
+from bench.config import BENCH_DIR, REPO, parse
 from bench.load import Meta, obtain
 from bench.measure import percentile, say
 from bench.server import running
@@ -185,6 +185,12 @@ def _demo_server_paint(browser: Any, repeats: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dashboard")
     parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=BENCH_DIR / "data",
+        help="cached databases (another for another version of tally's schema)",
+    )
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
@@ -196,7 +202,9 @@ def main() -> None:
     parser.add_argument("--skip-demo", action="store_true", help="no first paint on demo data")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "dashboard.json")
     args = parser.parse_args()
-    config = parse(["--sizes", str(args.size), "--backends", args.backend])
+    config = parse(
+        ["--sizes", str(args.size), "--backends", args.backend, "--data-dir", str(args.data_dir)]
+    )
     results: dict[str, Any] = {"size": args.size, "backend": args.backend}
     with _browser() as browser:
         if not args.skip_demo:

@@ -18,9 +18,10 @@ import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from bench.config import parse
+from bench.config import BENCH_DIR, parse
 from bench.load import obtain
 from bench.measure import percentile, say
 from tally.companies import repository as companies
@@ -49,10 +50,18 @@ def _p50(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_series")
     parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=BENCH_DIR / "data",
+        help="cached databases (another for another version of tally's schema)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print pyinstrument profiles")
     args = parser.parse_args()
-    config = parse(["--sizes", str(args.size), "--backends", "sqlite"])
+    config = parse(
+        ["--sizes", str(args.size), "--backends", "sqlite", "--data-dir", str(args.data_dir)]
+    )
     place, meta, _ = obtain(config, args.size, "sqlite")
     database = Database(place.url)
     end = meta.anchor.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -41,6 +41,7 @@ TABLES = (
     "interviews",
     "usage_buckets",
     "usage_pairs",
+    "usage_unit_buckets",
     "companies",
     "pricing_rules",
     "api_keys",

@@ -24,10 +24,11 @@ import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bench import backends
-from bench.config import parse
+from bench.config import BENCH_DIR, parse
 from bench.dashboard import _keys
 from bench.load import obtain
 from bench.measure import say
@@ -64,9 +65,17 @@ def _together(urls: list[str], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.view_requests")
     parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=BENCH_DIR / "data",
+        help="cached databases (another for another version of tally's schema)",
+    )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    config = parse(["--sizes", str(args.size), "--backends", "sqlite"])
+    config = parse(
+        ["--sizes", str(args.size), "--backends", "sqlite", "--data-dir", str(args.data_dir)]
+    )
     place, meta, _ = obtain(config, args.size, "sqlite")
     work = backends.scratch_copy(place)
     results: dict[str, Any] = {"size": args.size}

@@ -2,11 +2,13 @@
 
 A series that lists some companies' buckets, or none (`companySeries`), sums
 the top-level buckets from the running totals of every company at once,
-without each company's buckets. Histories here are dense around a month's
-and a day's end, partly folded into the running totals and partly left in
-the unfolded tail, so a pair's rows cross the periods whose changes the sum
-reads. Every top-level bucket must equal the default answer's (each company
-computed on its own) and, for minutes, the plain sum of the raw events.
+without each company's buckets, or, when the scope is every company of a
+billing system, from that unit's own running totals (tally.usage.units).
+Histories here are dense around a month's and a day's end, partly folded
+into the running totals and partly left in the unfolded tail, so a pair's
+rows cross the periods whose changes the sum reads. Every top-level bucket
+must equal the default answer's (each company computed on its own) and,
+for minutes, the plain sum of the raw events.
 """
 
 import json
@@ -14,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tally.db.engine import Database
-from tally.reporting import repository
+from tally.reporting import repository, service
 from tally.usage import fold
 from tests.conftest import wipe
 from tests.factories import Api, event
@@ -78,17 +81,34 @@ def _at(minute: int) -> str:
     return (ORIGIN + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _series(api: Api, **params: str) -> Any:
-    response = api.get(PATH, **params)
+def _series(api: Api, key: str | None = None, **params: str) -> Any:
+    response = api.get(PATH, key=key, **params)
     assert response.status_code == 200, response.text
     return json.loads(response.text, parse_float=Decimal)["data"]
 
 
-def _build(api: Api, db: Database, sent: list[Sent]) -> list[str]:
+@dataclass
+class Built:
+    ids: list[str]
+    units: list[str]  # each company's billing system at the end
+    ats_key: str  # an ATS managing companies 0 and 1: part of each unit only
+
+
+def _build(
+    api: Api, db: Database, sent: list[Sent], moved: int | None = None, refold: bool = False
+) -> Built:
+    """Companies, rules and the events: the folded ones into the running totals,
+    the rest left in the tail; then `moved` changes billing system (its
+    history moves between the units' totals) and, with `refold`, the tail is
+    folded after the move."""
     wipe(db)
     fresh = Api.bootstrap(api.client, db)
     api.platform_key = fresh.platform_key
-    ids = [api.company(f"C{index}", unit) for index, unit in enumerate(UNITS)]
+    ats = api.ats("Partial")
+    ids = [
+        api.company(f"C{index}", unit, ats=ats if index < 2 else None)
+        for index, unit in enumerate(UNITS)
+    ]
     for key in KEYS:
         api.rule(
             costKey=key,
@@ -115,16 +135,28 @@ def _build(api: Api, db: Database, sent: list[Sent]) -> list[str]:
             # The first batch into the running totals, the second left in the tail.
             with db.transaction(write=True) as session:
                 fold.fold_all(session)
-    return ids
+    units = list(UNITS)
+    if moved is not None:
+        units[moved] = "credits" if units[moved] == "minutes" else "minutes"
+        response = api.client.patch(
+            f"/admin/companies/{ids[moved]}",
+            json={"billingSystem": units[moved]},
+            headers=api.auth(api.platform_key),
+        )
+        assert response.status_code == 200, response.text
+    if refold:
+        with db.transaction(write=True) as session:
+            fold.fold_all(session)
+    return Built(ids, units, api.key("ats", ats))
 
 
-def _minutes(sent: list[Sent], low: datetime, high: datetime) -> Decimal:
+def _minutes(sent: list[Sent], units: list[str], low: datetime, high: datetime) -> Decimal:
     """The minutes companies' minutes in [low, high), summed from the events sent."""
     return sum(
         (
             item.minutes
             for item in sent
-            if UNITS[item.company] == "minutes"
+            if units[item.company] == "minutes"
             and low <= ORIGIN + timedelta(minutes=item.minute) < high
         ),
         Decimal(0),
@@ -132,18 +164,29 @@ def _minutes(sent: list[Sent], low: datetime, high: datetime) -> Decimal:
 
 
 def _check(
-    api: Api, sent: list[Sent], ids: list[str], params: dict[str, str], listed: list[int]
+    api: Api, sent: list[Sent], built: Built, params: dict[str, str], listed: list[int]
 ) -> None:
-    full = _series(api, **params)
-    chosen = [ids[index] for index in listed]
-    part = _series(api, **params, companySeries=",".join(chosen) if chosen else "none")
-    assert part["buckets"] == full["buckets"]
-    assert part["companies"] == [c for c in full["companies"] if c["companyId"] in chosen]
+    """The platform's series (every company: the units' own totals) and the
+    ATS's (part of each unit: the companies' totals summed as read)."""
+    chosen = [built.ids[index] for index in listed]
+    for key, scope in ((api.platform_key, range(len(UNITS))), (built.ats_key, range(2))):
+        # Whether the scope holds every company of one of its units.
+        billed = {unit: {i for i, u in enumerate(built.units) if u == unit} for unit in UNITS}
+        whole = any({i for i in scope if built.units[i] == unit} == billed[unit] for unit in UNITS)
+        mine = [built.ids[index] for index in scope if built.ids[index] in chosen]
+        full = _series(api, key=key, **params)
+        with patch.object(service, "_unit_totals", wraps=service._unit_totals) as units_read:
+            selection = ",".join(mine) if mine else "none"
+            part = _series(api, key=key, **params, companySeries=selection)
+        # Listing half the scope or more, every company's buckets are computed anyway.
+        assert units_read.called == (whole and 2 * len(mine) < len(scope))
+        assert part["buckets"] == full["buckets"]
+        assert part["companies"] == [c for c in full["companies"] if c["companyId"] in mine]
     # Minutes, independently: the raw events of the minutes companies per bucket.
-    for bucket in part["buckets"]:
+    for bucket in _series(api, **params, companySeries="none")["buckets"]:
         low = datetime.fromisoformat(bucket["start"])
         high = datetime.fromisoformat(bucket["end"])
-        assert bucket["totalMinutesUsed"] == _minutes(sent, low, high)
+        assert bucket["totalMinutesUsed"] == _minutes(sent, built.units, low, high)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=SLOW, phases=PHASES)
@@ -153,6 +196,8 @@ def _check(
     granularity=st.sampled_from(("hour", "day")),
     zone=st.sampled_from(("UTC", "Asia/Kolkata")),
     listed=st.lists(st.integers(0, len(UNITS) - 1), unique=True, max_size=2),
+    moved=st.none() | st.integers(0, len(UNITS) - 1),
+    refold=st.booleans(),
 )
 def test_top_level_buckets_equal_every_company_computed_alone(
     client: TestClient,
@@ -162,9 +207,14 @@ def test_top_level_buckets_equal_every_company_computed_alone(
     granularity: str,
     zone: str,
     listed: list[int],
+    moved: int | None,
+    refold: bool,
 ) -> None:
+    """Also after a company changed billing system: its history moved from
+    one unit's totals to the other's, its unfolded tail folded before or
+    after reading."""
     api = Api(client, "")
-    ids = _build(api, db, sent)
+    built = _build(api, db, sent, moved, refold)
     start, length = window
     params = {
         "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -172,7 +222,7 @@ def test_top_level_buckets_equal_every_company_computed_alone(
         "granularity": granularity,
         "timeZone": zone,
     }
-    _check(api, sent, ids, params, listed)
+    _check(api, sent, built, params, listed)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=SLOW, phases=PHASES)
@@ -183,14 +233,14 @@ def test_days_at_half_past_read_the_hour_rows_between_them(
     """Days in Asia/Kolkata begin at 18:30 UTC: each needs the hour rows of its
     UTC day before 18:00, which the scope reads in one pass over the span."""
     api = Api(client, "")
-    ids = _build(api, db, sent)
+    built = _build(api, db, sent)
     params = {
         "start": "2026-01-29T18:30:00Z",
         "end": "2026-02-03T18:30:00Z",
         "granularity": "day",
         "timeZone": "Asia/Kolkata",
     }
-    _check(api, sent, ids, params, [])
+    _check(api, sent, built, params, [])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=SLOW, phases=PHASES)
@@ -218,4 +268,4 @@ def test_window_totals_as_one_difference_equal_the_two_totals(
     assert once.status_code == twice.status_code == 200, once.text
     got, expected = (json.loads(r.text, parse_float=Decimal)["data"] for r in (once, twice))
     assert got == expected
-    assert got["totalMinutesUsed"] == _minutes(sent, start, start + length)
+    assert got["totalMinutesUsed"] == _minutes(sent, list(UNITS), start, start + length)

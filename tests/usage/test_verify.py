@@ -236,3 +236,73 @@ def test_random_traffic_verifies_clean_and_rebuilds_to_the_same_answers(
             session.execute(text(f"DELETE FROM {table}"))
         assert repair(session) > 0
     assert [api.usage(**window).json()["data"] for window in windows] == before
+
+
+def _platform_series(api: Api) -> Any:
+    """The platform's chart: its top-level buckets come from the units' totals."""
+    params = {"start": "2026-02-08", "end": "2026-02-13"}
+    response = api.get("/billing/usage/series", **params, companySeries="none")
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["buckets"]
+
+
+def test_units_totals_are_checked_and_rebuilt(
+    api: Api, db: Database, world: dict[str, str]
+) -> None:
+    before = _platform_series(api)
+    with db.transaction(write=True) as session:
+        session.execute(
+            text(
+                "UPDATE usage_unit_buckets SET minutes = minutes + 3000000"
+                " WHERE billing_system = 'minutes'"
+                " AND granularity = 1 AND bucket_start = :day"
+            ),
+            {"day": 1770681600000000},  # 2026-02-10
+        )
+    assert _platform_series(api) != before
+    with db.transaction(write=False) as session:
+        found = find_mismatches(session)
+    # Compared as changes per bucket: the corrupt day's.
+    assert [(m.table, m.key) for m in found] == [
+        ("usage_unit_buckets", "minutes interview_minutes day 2026-02-10"),
+    ]
+    assert found[0].stored == "change events=2 minutes=16 credits=8.5 interviews=1"
+    assert found[0].expected == "change events=2 minutes=13 credits=8.5 interviews=1"
+    with db.transaction(write=True) as session:
+        assert repair(session) == 1
+        assert find_mismatches(session) == []
+    assert _platform_series(api) == before
+
+
+def test_a_company_changing_billing_system_takes_its_history_along(
+    api: Api, db: Database, world: dict[str, str]
+) -> None:
+    """Its folded history moves between the units' totals in the PATCH; its
+    unfolded changes are counted under the new unit when folded."""
+    api.ingest(event(world["acme"], "late", occurredAt="2026-02-10T11:00:00Z", minutes=4))
+    before = _platform_series(api)
+    response = api.client.patch(
+        f"/admin/companies/{world['acme']}",
+        json={"billingSystem": "credits"},
+        headers=api.auth(api.platform_key),
+    )
+    assert response.status_code == 200, response.text
+    after = _platform_series(api)
+    # 2026-02-10: Acme's e2, e3 and the late event (3 + 10 + 4 minutes), Globex's g2.
+    assert (before[2]["totalMinutesUsed"], before[2]["totalCreditsUsed"]) == (17, 1)
+    # No company is billed in minutes any more; Acme's credits are 2.5 + 6 + 3.
+    assert "totalMinutesUsed" not in after[2]
+    assert after[2]["totalCreditsUsed"] == 12.5
+    db.write(fold.fold_all)
+    assert _platform_series(api) == after
+    with db.transaction(write=False) as session:
+        assert find_mismatches(session) == []
+    rows = db.write(
+        lambda session: session.execute(
+            text(
+                "SELECT COUNT(*) FROM usage_unit_buckets WHERE billing_system = 'minutes'"
+                " AND (events <> 0 OR minutes <> 0 OR credits <> 0 OR interviews <> 0)"
+            )
+        ).scalar_one()
+    )
+    assert rows == 0

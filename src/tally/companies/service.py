@@ -9,6 +9,7 @@ from tally.companies import repository
 from tally.companies.models import AtsIntegration, Company
 from tally.companies.schemas import AtsIn, CompanyIn, CompanyPatch
 from tally.errors import Conflict, NotFound, ValidationFailed
+from tally.usage import units
 
 
 def create_ats(session: Session, body: AtsIn, now: datetime) -> AtsIntegration:
@@ -58,7 +59,12 @@ def update_company(session: Session, company_id: uuid.UUID, patch: CompanyPatch)
     if "billing_system" in given:
         if patch.billing_system is None:
             raise ValidationFailed.field("billingSystem", "must not be null")
-        company.billing_system = patch.billing_system
+        if patch.billing_system != company.billing_system:
+            old = company.billing_system
+            company.billing_system = patch.billing_system
+            # The row lock first, then the fold lock: the order folds take them in.
+            session.flush()
+            units.move_company(session, company.id, old, patch.billing_system)
     if "ats_integration_id" in given:
         _require_ats(session, patch.ats_integration_id)
         company.ats_integration_id = patch.ats_integration_id

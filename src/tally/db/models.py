@@ -5,7 +5,14 @@ from tally.companies.models import AtsIntegration, Company
 from tally.db.base import Base
 from tally.plans.models import Plan
 from tally.pricing.models import PricingRule
-from tally.usage.models import Interview, UsageBucket, UsageDelta, UsageEvent, UsagePair
+from tally.usage.models import (
+    Interview,
+    UsageBucket,
+    UsageDelta,
+    UsageEvent,
+    UsagePair,
+    UsageUnitBucket,
+)
 from tally.webhooks.models import (
     ThresholdCrossing,
     WebhookDelivery,
@@ -25,6 +32,7 @@ __all__ = [
     "UsageDelta",
     "UsageEvent",
     "UsagePair",
+    "UsageUnitBucket",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -70,30 +70,49 @@ _SEEK_LATERAL = (
 # per instant, the latest row of each level in its range (SQLite: a MAX seek
 # and a point lookup; PostgreSQL: a backward LATERAL seek), added up. A
 # report of one window reads 2 rows per pair, not 6 rows through Python.
+# ({t}: usage_buckets, owned by company_id, or usage_unit_buckets, by
+# billing_system; {o}: that owner column, which the pairs `p` carry too.)
 _LEVEL_MAX = (
-    " LEFT JOIN usage_buckets {a} ON {a}.company_id = p.company_id"
+    " LEFT JOIN {t} {a} ON {a}.{o} = p.{o}"
     " AND {a}.cost_key = p.cost_key AND {a}.granularity = {g}"
-    " AND {a}.bucket_start = (SELECT MAX(x.bucket_start) FROM usage_buckets x"
-    " WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " AND {a}.bucket_start = (SELECT MAX(x.bucket_start) FROM {t} x"
+    " WHERE x.{o} = p.{o} AND x.cost_key = p.cost_key"
     " AND x.granularity = {g} AND x.bucket_start >= i.{a}lo AND x.bucket_start < i.{a}hi)"
 )
 _LEVEL_LATERAL = (
     " LEFT JOIN LATERAL (SELECT x.events, x.minutes, x.credits, x.interviews"
-    " FROM usage_buckets x WHERE x.company_id = p.company_id AND x.cost_key = p.cost_key"
+    " FROM {t} x WHERE x.{o} = p.{o} AND x.cost_key = p.cost_key"
     " AND x.granularity = {g} AND x.bucket_start >= i.{a}lo AND x.bucket_start < i.{a}hi"
     " ORDER BY x.bucket_start DESC LIMIT 1) {a} ON TRUE"
 )
 # Aliases of the three levels' rows (month, day, hour) and their granularities.
 _LEVEL_ALIASES = (("m", 2), ("d", 1), ("h", 0))
-_SUMS = (
-    " SELECT p.company_id, p.cost_key, i.n,"
-    " COALESCE(m.events, 0) + COALESCE(d.events, 0) + COALESCE(h.events, 0) AS e,"
+_LEVEL_SUMS = (
+    "COALESCE(m.events, 0) + COALESCE(d.events, 0) + COALESCE(h.events, 0) AS e,"
     " COALESCE(m.minutes, 0) + COALESCE(d.minutes, 0) + COALESCE(h.minutes, 0) AS mi,"
     " COALESCE(m.credits, 0) + COALESCE(d.credits, 0) + COALESCE(h.credits, 0) AS c,"
     " COALESCE(m.interviews, 0) + COALESCE(d.interviews, 0) + COALESCE(h.interviews, 0) AS v"
-    " FROM usage_pairs p CROSS JOIN i{joins} WHERE p.company_id IN ({ids})"
-    " AND (m.events IS NOT NULL OR d.events IS NOT NULL OR h.events IS NOT NULL)"
 )
+_ANY_LEVEL = "(m.events IS NOT NULL OR d.events IS NOT NULL OR h.events IS NOT NULL)"
+_SUMS = (
+    " SELECT p.company_id, p.cost_key, i.n, {sums} FROM usage_pairs p"
+    " CROSS JOIN i{joins} WHERE p.company_id IN ({ids}) AND {any}"
+)
+# The same of a billing system's totals (usage_unit_buckets), for each cost
+# key any company billed in it has used.
+_UNIT_SUMS = (
+    " SELECT p.cost_key, i.n, {sums} FROM (SELECT DISTINCT c.billing_system,"
+    " k.cost_key FROM companies c JOIN usage_pairs k ON k.company_id = c.id"
+    " WHERE c.billing_system = {m}) p CROSS JOIN i{joins} WHERE {any}"
+)
+
+
+def _level_joins(driver: Driver, table: str, owner: str) -> str:
+    level = _LEVEL_MAX if driver.sqlite else _LEVEL_LATERAL
+    return "".join(
+        level.format(a=alias, g=granularity, t=table, o=owner)
+        for alias, granularity in _LEVEL_ALIASES
+    )
 
 
 class _Chunk(NamedTuple):
@@ -129,15 +148,17 @@ _DIFFERENCES = (
 )
 
 
+# Per instant: its index, then the [low, high) of its month, day and hour rows.
+_LOOKUP_COLUMNS = ("n", "mlo", "mhi", "dlo", "dhi", "hlo", "hhi")
+
+
 def _sums_statement(
     driver: Driver, rows: Sequence[Sequence[int]], chunk: _Chunk
 ) -> tuple[str, list[Any]]:
-    columns = ("n", "mlo", "mhi", "dlo", "dhi", "hlo", "hhi")
-    level = _LEVEL_MAX if driver.sqlite else _LEVEL_LATERAL
-    joins = "".join(level.format(a=alias, g=granularity) for alias, granularity in _LEVEL_ALIASES)
-    values, params = _values(driver, "i", columns, rows)
+    values, params = _values(driver, "i", _LOOKUP_COLUMNS, rows)
     # Only tally's own constants and placeholders go into the text.
-    sums = _SUMS.format(joins=joins, ids=chunk.marks)
+    joins = _level_joins(driver, "usage_buckets", "company_id")
+    sums = _SUMS.format(joins=joins, ids=chunk.marks, sums=_LEVEL_SUMS, any=_ANY_LEVEL)
     if len(rows) == 2 and len(chunk.keys) >= DIFFERENCES_FROM:
         sums = _DIFFERENCES.format(sums=sums)
     return values + sums, params + chunk.keys
@@ -145,6 +166,21 @@ def _sums_statement(
 
 # (company, cost key) -> (instant index, (events, minutes, credits, interviews)) rows.
 InstantSums = dict[tuple[uuid.UUID, str], list[tuple[int, tuple[int, ...]]]]
+
+
+def unit_sums(
+    session: Session, unit: str, lookups: Sequence[tuple[int, int, int, int, int, int]]
+) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
+    """instant_sums of a billing system's totals (usage_unit_buckets), per cost key."""
+    driver = Driver(session)
+    rows = [(index, *ranges) for index, ranges in enumerate(lookups)]
+    values, params = _values(driver, "i", _LOOKUP_COLUMNS, rows)
+    joins = _level_joins(driver, "usage_unit_buckets", "billing_system")
+    text = _UNIT_SUMS.format(joins=joins, m=driver.mark, sums=_LEVEL_SUMS, any=_ANY_LEVEL)
+    found: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
+    for key, index, *sums in driver.fetchall(values + text, [*params, unit]):
+        found.setdefault(key, []).append((int(index), tuple(map(int, sums))))
+    return found
 
 
 def instant_sums(

@@ -28,7 +28,7 @@ from tally.companies.repository import CompanyRef
 from tally.core.instants import MICROS_PER_DAY, MICROS_PER_HOUR, to_micros
 from tally.reporting import repository
 from tally.reporting.results import CompanySeries, Sums, Usage
-from tally.usage import fold
+from tally.usage import fold, units
 from tally.usage.buckets import (
     DAY,
     HOUR,
@@ -364,16 +364,33 @@ def _summed_totals(
 ) -> dict[Pair, list[Counters]]:
     """The running totals at a few hours (a window's two edges): the three
     levels' rows found and added up in SQL, one row per pair and hour."""
+    lookups = _hour_lookups(hours)
+    found = repository.instant_sums(session, company_ids, lookups).items()
+    return _at_instants(found, hours, micros)
+
+
+def _hour_lookups(hours: Sequence[int]) -> list[tuple[int, int, int, int, int, int]]:
+    """Per hour, the [low, high) of its month, day and hour rows (prefix_lookups)."""
     lookups = []
     for hour in hours:
         month, day, _ = _day_lookups(floor_day(hour))
         lookups.append((month[1], month[2], day[1], day[2], floor_day(hour), hour))
+    return lookups
+
+
+def _at_instants(
+    found: Iterable[tuple[Key, list[tuple[int, tuple[int, ...]]]]],
+    hours: Sequence[int],
+    micros: Sequence[int],
+) -> dict[Key, list[Counters]]:
+    """Totals per hour index, as SQL gives them (key, rows) -> totals per
+    instant, by its hour."""
     where = {hour: index for index, hour in enumerate(hours)}
     position = [where[floor_hour(instant)] for instant in micros]
-    totals: dict[Pair, list[Counters]] = {}
-    for pair, rows in repository.instant_sums(session, company_ids, lookups).items():
+    totals: dict[Key, list[Counters]] = {}
+    for key, rows in found:
         at_hour = dict(rows)
-        totals[pair] = [at_hour.get(index, ZERO) for index in position]
+        totals[key] = [at_hour.get(index, ZERO) for index in position]
     return totals
 
 
@@ -415,6 +432,26 @@ def _scope_totals(
         totals = _scope_picked(session, company_ids, hours, micros)
     _add_changes(session, company_ids, hours, micros, totals, _cost_key)
     return totals
+
+
+def _unit_totals(
+    session: Session, unit: str, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
+) -> dict[str | None, list[Counters]]:
+    """_scope_totals of every company billed in `unit`, from the unit's own
+    running totals (tally.usage.units): three rows per cost key and instant
+    summed in SQL, then the companies' unfolded tail and partial hours."""
+    fold.hold_off_folds(session)
+    hours = sorted({floor_hour(instant) for instant in micros})
+    found = repository.unit_sums(session, unit, _hour_lookups(hours)).items()
+    totals: dict[str | None, list[Counters]] = _at_instants(found, hours, micros)
+    _add_changes(session, company_ids, hours, micros, totals, _cost_key)
+    return totals
+
+
+def _scope_totals_of(
+    session: Session, unit: str, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
+) -> dict[str | None, list[Counters]]:
+    return _scope_totals(session, company_ids, micros)
 
 
 def _same(pair: Pair) -> Pair:
@@ -542,7 +579,9 @@ def scope_series(
         by_unit.setdefault(company.billing_system, []).append(company.id)
     for unit, company_ids in sorted(by_unit.items()):
         usage = [Usage() for _ in result]
-        for key, cumulative in _scope_totals(session, company_ids, micros).items():
+        whole = units.is_whole(session, unit, company_ids)
+        scope_totals = _unit_totals if whole else _scope_totals_of
+        for key, cumulative in scope_totals(session, unit, company_ids, micros).items():
             _usage(cumulative, key, usage)
         for into, bucket in zip(result, usage, strict=True):
             into[unit] = bucket

@@ -46,10 +46,9 @@ from tally.db.engine import Database
 from tally.settings import Settings
 from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
+from tally.usage.running import FOLD_LOCK
 
 log = logging.getLogger("tally.usage.fold")
-# The advisory lock key of folds (PostgreSQL): "tallyfol" in ASCII, any constant would do.
-FOLD_LOCK = 0x74616C6C79666F6C
 # The most tail rows one fold moves: bounds a fold's transaction.
 MAX_FOLD_ROWS = 200_000
 # A session whose reads already exclude folds (a snapshot, or the fold lock).

@@ -82,6 +82,30 @@ class UsageBucket(Base):
     interviews: Mapped[int] = mapped_column(BigInteger)
 
 
+class UsageUnitBucket(Base):
+    """Running totals summed over every company billed in a unit, per cost key.
+
+    The same rows as usage_buckets (same granularities, same running totals
+    per period), but one set per billing system ("minutes", "credits")
+    instead of per company: the top-level buckets of a platform's chart read
+    a few rows here instead of a few per company (tally.usage.units). Kept
+    by the same folds that keep usage_buckets; a company changing billing
+    system moves its history from one unit to the other.
+    """
+
+    __tablename__ = "usage_unit_buckets"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    billing_system: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cost_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    granularity: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UtcMicros, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    minutes: Mapped[int] = mapped_column(BigInteger)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    interviews: Mapped[int] = mapped_column(BigInteger)
+
+
 class UsagePair(Base):
     """Every (company, cost key) that has ever had a counted event."""
 

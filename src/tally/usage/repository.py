@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from tally.companies.models import Company
 from tally.db.driver import Driver
 from tally.settings import get_settings
+from tally.usage import running, units
 from tally.usage.aggregates import BucketDeltas
-from tally.usage.buckets import period
 from tally.usage.models import Interview, UsageBucket, UsageEvent
 
 # Keeps IN lists well under SQLite's bound-parameter limit.
@@ -197,30 +197,6 @@ def set_first_events(session: Session, rows: list[dict[str, Any]]) -> None:
         )
 
 
-# Every later bucket of the same period takes the change too (running totals).
-_SHIFT_LATER = (
-    "UPDATE {table} SET events = events + {m}, minutes = minutes + {m},"
-    " credits = credits + {m}, interviews = interviews + {m}"
-    " WHERE company_id = {m} AND cost_key = {m} AND granularity = {m}"
-    " AND bucket_start >= {m} AND bucket_start < {m}"
-)
-# A bucket seen for the first time starts from the latest total before it.
-_ADD_MISSING = (
-    "INSERT INTO {table} (company_id, cost_key, granularity, bucket_start,"
-    " events, minutes, credits, interviews)"
-    " SELECT {m}, {m}, {m}, {m}, COALESCE(p.events, 0) + {m},"
-    " COALESCE(p.minutes, 0) + {m}, COALESCE(p.credits, 0) + {m},"
-    " COALESCE(p.interviews, 0) + {m}"
-    " FROM (SELECT 1 AS one) AS anchor LEFT JOIN {table} p"
-    " ON p.company_id = {m} AND p.cost_key = {m} AND p.granularity = {m}"
-    " AND p.bucket_start = (SELECT MAX(q.bucket_start) FROM {table} q"
-    " WHERE q.company_id = {m} AND q.cost_key = {m} AND q.granularity = {m}"
-    " AND q.bucket_start >= {m} AND q.bucket_start < {m})"
-    " WHERE NOT EXISTS (SELECT 1 FROM {table} e WHERE e.company_id = {m}"
-    " AND e.cost_key = {m} AND e.granularity = {m} AND e.bucket_start = {m})"
-)
-
-
 def apply_bucket_deltas(session: Session, deltas: BucketDeltas) -> None:
     """Record the changes in the request's transaction: the one entry point for
     ingestion, voids and the importer.
@@ -231,6 +207,7 @@ def apply_bucket_deltas(session: Session, deltas: BucketDeltas) -> None:
     running totals are shifted here instead, as before the tail existed.
     """
     if get_settings().usage_fold_inline:
+        units.lock_for_inline_writes(session)
         shift_running_totals(session, deltas)
         return
     rows = deltas.hour_rows()
@@ -260,29 +237,18 @@ def shift_running_totals(
     """Add the changes to the running totals (see tally.usage.buckets).
 
     `table` is usage_buckets, or `tally verify`'s recomputed copy (then the
-    pairs are left alone).
-
-    First every existing row from the bucket to the end of its period takes
-    the change; then each missing bucket is created from the total just
-    before it, oldest first, so a bucket created earlier in the same call
-    is already the predecessor of a later one.
+    pairs and the units' totals are left alone). Into usage_buckets, the
+    same changes go to the units' totals (tally.usage.units) and any new
+    pair to usage_pairs.
     """
     changes = deltas.changes()
     if not changes:
         return
     driver = Driver(session)
-    shifts: list[tuple[Any, ...]] = []
-    inserts: list[tuple[Any, ...]] = []
-    for (company_id, cost_key, granularity, start), sums in changes:
-        company = driver.uuid(company_id)
-        low, high = period(granularity, start)
-        key = (company, cost_key, granularity)
-        shifts.append((*sums, *key, start, high))
-        inserts.append((*key, start, *sums, *key, *key, low, start, *key, start))
-    driver.executemany(_SHIFT_LATER.format(m=driver.mark, table=table), shifts)
-    driver.executemany(_ADD_MISSING.format(m=driver.mark, table=table), inserts)
+    running.shift(session, changes, table, "company_id", driver.uuid)
     if table != "usage_buckets":
         return
+    units.shift_units(session, changes)
     driver.executemany(
         driver.insert("usage_pairs", ("company_id", "cost_key"), _PAIR_CONFLICT),
         [(driver.uuid(company_id), cost_key) for company_id, cost_key in deltas.pairs()],

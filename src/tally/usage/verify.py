@@ -12,7 +12,7 @@ since out of the recomputation, so they are checked too.
 """
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,12 +43,13 @@ from tally.db.driver import Driver
 from tally.db.engine import Database
 from tally.db.types import UtcMicros
 from tally.plans import repository as plans
-from tally.usage import fold, recompute, repository
+from tally.usage import fold, recompute, repository, units
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import DAY, HOUR, MONTH
 from tally.usage.models import UsageDelta, UsagePair
 from tally.usage.recompute import BUCKET_KEY, COUNTERS, FIRST, micros
 from tally.usage.repository import buckets, interviews
+from tally.usage.running import FOLD_LOCK
 
 Values = Mapping[Any, Any]
 pairs: Table = UsagePair.__table__  # type: ignore[assignment]
@@ -208,8 +209,9 @@ def _lock_writers(session: Session) -> None:
     already excludes every other writer.
     """
     if recompute.is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": fold.FOLD_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FOLD_LOCK})
         tables = "usage_events, interviews, usage_buckets, usage_pairs, usage_deltas"
+        tables += ", usage_unit_buckets"
         session.execute(text(f"LOCK TABLE {tables} IN SHARE MODE"))
 
 
@@ -278,6 +280,40 @@ def _checks_with_tail(session: Session) -> tuple[_Check, ...]:
     )
 
 
+def _counters(sums: Sequence[int] | None) -> str:
+    if sums is None:
+        return "absent"
+    events, minutes, credits, interviews = sums
+    return (
+        f"change events={events} minutes={from_scaled(minutes)} "
+        f"credits={from_scaled(credits)} interviews={interviews}"
+    )
+
+
+def _unit_mismatches(session: Session, tail: BucketDeltas | None) -> list[Mismatch]:
+    """The units' totals against the recomputed companies' (tally.usage.units),
+    compared as changes per bucket; `tail`: changes the stored totals lack."""
+    expected = units.expected_changes(session, recompute.expected_buckets.name)
+    stored = units.stored_changes(session)
+    if tail is not None:
+        for key, sums in units.to_units(session, tail.changes()):
+            into = stored.setdefault(key, [0, 0, 0, 0])
+            for index in range(4):
+                into[index] += sums[index]
+        stored = {key: sums for key, sums in stored.items() if any(sums)}
+    found = []
+    for key in sorted(expected.keys() | stored.keys()):
+        mine, theirs = stored.get(key), expected.get(key)
+        if mine != theirs:
+            unit, cost_key, granularity, start = key
+            label = _bucket_label(
+                {"company_id": "", "cost_key": cost_key, "granularity": granularity}
+                | {"bucket_start": start}
+            ).replace("company  ", f"{unit} ")
+            found.append(Mismatch(units.TABLE, label, _counters(mine), _counters(theirs)))
+    return found
+
+
 def check(session: Session, *, fix: bool) -> list[Mismatch]:
     """Every aggregate row that differs from a recomputation; with fix, rewrite them."""
     if fix:
@@ -290,11 +326,15 @@ def check(session: Session, *, fix: bool) -> list[Mismatch]:
     recompute.recompute(session)
     checks = _CHECKS if fix else _checks_with_tail(session)
     found = [mismatch for item in checks for mismatch in _mismatches(session, item)]
+    unit_found = _unit_mismatches(session, None if fix else _tail_deltas(session))
     if fix and found:
         for item in _CHECKS:
             _rewrite(session, item)
         # The outbox counted periods' usage from the totals just rewritten.
         plans.forget_used(session)
+    if fix and (found or unit_found):
+        units.rebuild(session)
+    found += unit_found
     recompute.drop(session)
     session.execute(text(f"DROP TABLE IF EXISTS {folded_buckets.name}"))
     return sorted(found, key=lambda mismatch: (mismatch.table, mismatch.key))
