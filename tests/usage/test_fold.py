@@ -24,7 +24,7 @@ from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.plans.usage import used_by_company
 from tally.settings import Settings
-from tally.usage import fold, verify
+from tally.usage import fold, ingest, verify
 from tally.usage.models import UsageBucket, UsageDelta
 from tally.usage.verify import find_mismatches
 from tests.conftest import wipe
@@ -288,3 +288,68 @@ def test_the_background_folder_empties_the_tail(db: Database) -> None:
         assert tail_rows(db) == 0
         assert app.state.folder.folded >= 1
     assert mismatches(db) == []
+
+
+def test_billing_system_changes_racing_batches_and_folds_keep_the_units_totals(
+    quiet: TestClient, db: Database
+) -> None:
+    """A company flips billing system while batches of it and others are
+    stored and folded in other threads: its history moves between the units'
+    totals (usage_unit_buckets) in the PATCH, its tail goes wherever it is
+    when folded, and at the end `tally verify` finds the units' totals equal
+    to the companies' and the platform's chart equals every company summed."""
+    api = Api.bootstrap(quiet, db)
+    ids = [api.company(f"Company {n}", ("minutes", "credits")[n % 2]) for n in range(4)]
+    for key in ("interview_minutes", "sourcing"):
+        api.rule(costKey=key, baseCost=1, effectiveFrom="2020-01-01T00:00:00Z")
+    batches = _scattered_batches(ids, 8, 100)
+    api.ingest(*batches[0])
+    failures: list[BaseException] = []
+
+    def run(work: Any) -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+
+    def writer() -> None:
+        for batch in batches[1:]:
+            result = db.write(
+                lambda session, b=batch: ingest.ingest(session, {"events": b}, utcnow())
+            )
+            assert result.accepted == len(batch)
+
+    def folder() -> None:
+        for _ in range(40):
+            fold_some(db, 50)
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in (writer, folder)]
+    for thread in threads:
+        thread.start()
+    flips = 0
+    # An odd number of flips: the company ends in the other unit.
+    while any(thread.is_alive() for thread in threads) or flips < 5 or flips % 2 == 0:
+        system = ("credits", "minutes")[flips % 2]
+        response = api.client.patch(
+            f"/admin/companies/{ids[0]}",
+            json={"billingSystem": system},
+            headers=api.auth(api.platform_key),
+        )
+        assert response.status_code == 200, response.text
+        flips += 1
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert flips >= 5
+    assert mismatches(db) == []
+    db.write(fold.fold_all)
+    assert mismatches(db) == []
+    params = {
+        "start": "2025-05-01T00:00:00Z",
+        "end": "2026-07-01T00:00:00Z",
+        "granularity": "month",
+    }
+    full = api.get("/billing/usage/series", **params).json()["data"]["buckets"]
+    chart = api.get("/billing/usage/series", **params, companySeries="none").json()["data"]
+    assert chart["buckets"] == full
+    assert sum(bucket["totalInterviews"] for bucket in full) > 0
