@@ -35,6 +35,8 @@ TABLE = "usage_unit_buckets"
 OWNER = "billing_system"
 # billing system, cost key, granularity, bucket start
 UnitKey = tuple[str, str, int, int]
+# Companies per statement: well under SQLite's bound-parameter limit.
+CHUNK = 500
 # Rows of the running totals read at once while streaming a table.
 STREAM_ROWS = 50_000
 
@@ -53,8 +55,8 @@ def billing_systems(session: Session, company_ids: Iterable[uuid.UUID]) -> dict[
     driver = Driver(session)
     ids = sorted(set(company_ids), key=lambda value: value.int)
     found: dict[uuid.UUID, str] = {}
-    for offset in range(0, len(ids), 500):
-        part = ids[offset : offset + 500]
+    for offset in range(0, len(ids), CHUNK):
+        part = ids[offset : offset + CHUNK]
         back = {driver.uuid_text(company_id): company_id for company_id in part}
         marks = ", ".join([driver.mark] * len(part))
         statement = f"SELECT id, billing_system FROM companies WHERE id IN ({marks})"  # noqa: S608
@@ -179,7 +181,7 @@ def expected_changes(session: Session, table: str = "usage_buckets") -> dict[Uni
         ((back[_text(company)], cost_key, start), sums)
         for (company, cost_key, start), sums in _hour_changes(rows)
     )
-    return dict(_summed(_levels(hours)))  # type: ignore[arg-type]
+    return {key: list(sums) for key, sums in _summed(_levels(hours))}
 
 
 def _text(value: Any) -> str:
@@ -220,7 +222,7 @@ def stored_changes(session: Session) -> dict[UnitKey, list[int]]:
             )
         )
         before = counters
-    return dict(_summed(changes))  # type: ignore[arg-type]
+    return {key: list(sums) for key, sums in _summed(changes)}
 
 
 def write(session: Session, changes: dict[UnitKey, list[int]]) -> None:
