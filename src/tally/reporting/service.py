@@ -9,8 +9,9 @@ so buckets add up to the window, to the last digit, by construction.
 
 `series` gives each company's buckets; `scope_series` gives the buckets
 summed over many companies per unit without computing each company's (the
-top-level buckets of a platform's chart), from the rows' changes summed
-over the companies (docs/series.md).
+top-level buckets of a platform's chart): from the unit's own running
+totals (tally.usage.units) when the companies are all of the unit's, else
+from the rows' changes summed over the companies (docs/series.md).
 """
 
 import uuid
@@ -570,7 +571,9 @@ def scope_series(
     computing each company's (a platform's chart of 1,000 companies).
 
     Equal, bucket by bucket, to the sum of series() over the companies of
-    each unit; the companies' running totals are added up as they are read.
+    each unit: read from the unit's running totals when the companies are
+    every company billed in it, else the companies' running totals added up
+    as they are read.
     """
     micros = _checked(instants)
     result: list[dict[str, Usage]] = [{} for _ in range(len(micros) - 1)]
