@@ -23,7 +23,7 @@ from tally.companies.repository import CompanyRef
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.plans.usage import used_by_company
-from tally.settings import Settings
+from tally.settings import Settings, get_settings
 from tally.usage import fold, ingest, verify
 from tally.usage.models import UsageBucket, UsageDelta
 from tally.usage.verify import find_mismatches
@@ -353,3 +353,66 @@ def test_billing_system_changes_racing_batches_and_folds_keep_the_units_totals(
     chart = api.get("/billing/usage/series", **params, companySeries="none").json()["data"]
     assert chart["buckets"] == full
     assert sum(bucket["totalInterviews"] for bucket in full) > 0
+
+
+@pytest.fixture
+def inline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """TALLY_USAGE_FOLD_INLINE=1: every write shifts the running totals itself."""
+    monkeypatch.setenv("TALLY_USAGE_FOLD_INLINE", "1")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.delenv("TALLY_USAGE_FOLD_INLINE")
+    get_settings.cache_clear()
+
+
+def test_inline_writes_from_many_threads_keep_every_total(
+    inline: None, quiet: TestClient, db: Database
+) -> None:
+    """Inline writes (no tail) of different companies meet on the units'
+    totals: on PostgreSQL each takes the fold lock before shifting them, so
+    four writers at once neither collide on a new unit bucket nor deadlock."""
+    api = Api.bootstrap(quiet, db)
+    ids = [api.company(f"Company {n}", ("minutes", "credits")[n % 2]) for n in range(4)]
+    for key in ("interview_minutes", "sourcing"):
+        api.rule(costKey=key, baseCost=1, effectiveFrom="2020-01-01T00:00:00Z")
+    # Each writer its own company, so batches share no row but the units' totals.
+    batches = [_scattered_batches([company], 6, 60) for company in ids]
+    for number, per_company in enumerate(batches):
+        for batch in per_company:
+            for item in batch:
+                item["id"] = f"{number}-{item['id']}"
+                item["interviewId"] = f"{number}-{item['interviewId']}"
+    failures: list[BaseException] = []
+    # Each round's batches start together: two companies of a unit create
+    # the same new unit buckets at the same moment.
+    rounds = threading.Barrier(len(batches), timeout=60)
+
+    def writer(per_company: list[list[dict[str, Any]]]) -> None:
+        try:
+            for batch in per_company:
+                rounds.wait()
+                result = db.write(
+                    lambda session, b=batch: ingest.ingest(session, {"events": b}, utcnow())
+                )
+                assert result.accepted == len(batch)
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+            rounds.abort()  # the other writers stop at their next round
+
+    threads = [threading.Thread(target=writer, args=(each,)) for each in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert tail_rows(db) == 0
+    assert mismatches(db) == []
+    params = {
+        "start": "2025-05-01T00:00:00Z",
+        "end": "2026-07-01T00:00:00Z",
+        "granularity": "month",
+    }
+    full = api.get("/billing/usage/series", **params).json()["data"]["buckets"]
+    chart = api.get("/billing/usage/series", **params, companySeries="none").json()["data"]
+    assert chart["buckets"] == full
+    assert sum(bucket["breakdownByCostKey"] != [] for bucket in full) > 6
