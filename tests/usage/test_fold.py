@@ -290,6 +290,22 @@ def test_the_background_folder_empties_the_tail(db: Database) -> None:
     assert mismatches(db) == []
 
 
+def _platform_chart_is_every_company_summed(api: Api) -> list[dict[str, Any]]:
+    """The platform's monthly chart (the units' totals) equals the default answer's
+    top-level buckets (every company computed alone); those buckets."""
+    params = {
+        "start": "2025-05-01T00:00:00Z",
+        "end": "2026-07-01T00:00:00Z",
+        "granularity": "month",
+    }
+    full: list[dict[str, Any]] = api.get("/billing/usage/series", **params).json()["data"][
+        "buckets"
+    ]
+    chart = api.get("/billing/usage/series", **params, companySeries="none").json()["data"]
+    assert chart["buckets"] == full
+    return full
+
+
 def test_billing_system_changes_racing_batches_and_folds_keep_the_units_totals(
     quiet: TestClient, db: Database
 ) -> None:
@@ -344,14 +360,7 @@ def test_billing_system_changes_racing_batches_and_folds_keep_the_units_totals(
     assert mismatches(db) == []
     db.write(fold.fold_all)
     assert mismatches(db) == []
-    params = {
-        "start": "2025-05-01T00:00:00Z",
-        "end": "2026-07-01T00:00:00Z",
-        "granularity": "month",
-    }
-    full = api.get("/billing/usage/series", **params).json()["data"]["buckets"]
-    chart = api.get("/billing/usage/series", **params, companySeries="none").json()["data"]
-    assert chart["buckets"] == full
+    full = _platform_chart_is_every_company_summed(api)
     assert sum(bucket["totalInterviews"] for bucket in full) > 0
 
 
@@ -407,12 +416,5 @@ def test_inline_writes_from_many_threads_keep_every_total(
     assert failures == []
     assert tail_rows(db) == 0
     assert mismatches(db) == []
-    params = {
-        "start": "2025-05-01T00:00:00Z",
-        "end": "2026-07-01T00:00:00Z",
-        "granularity": "month",
-    }
-    full = api.get("/billing/usage/series", **params).json()["data"]["buckets"]
-    chart = api.get("/billing/usage/series", **params, companySeries="none").json()["data"]
-    assert chart["buckets"] == full
+    full = _platform_chart_is_every_company_summed(api)
     assert sum(bucket["breakdownByCostKey"] != [] for bucket in full) > 6
