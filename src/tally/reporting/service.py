@@ -449,12 +449,6 @@ def _unit_totals(
     return totals
 
 
-def _scope_totals_of(
-    session: Session, unit: str, company_ids: Sequence[uuid.UUID], micros: Sequence[int]
-) -> dict[str | None, list[Counters]]:
-    return _scope_totals(session, company_ids, micros)
-
-
 def _same(pair: Pair) -> Pair:
     return pair
 
@@ -582,9 +576,11 @@ def scope_series(
         by_unit.setdefault(company.billing_system, []).append(company.id)
     for unit, company_ids in sorted(by_unit.items()):
         usage = [Usage() for _ in result]
-        whole = units.is_whole(session, unit, company_ids)
-        scope_totals = _unit_totals if whole else _scope_totals_of
-        for key, cumulative in scope_totals(session, unit, company_ids, micros).items():
+        if units.is_whole(session, unit, company_ids):
+            totals = _unit_totals(session, unit, company_ids, micros)
+        else:
+            totals = _scope_totals(session, company_ids, micros)
+        for key, cumulative in totals.items():
             _usage(cumulative, key, usage)
         for into, bucket in zip(result, usage, strict=True):
             into[unit] = bucket
