@@ -325,12 +325,13 @@ def report(results: list[dict[str, Any]]) -> list[str]:
 
 STAGES = (
     ("reading and JSON", "tally.usage.importer", "_parse_ndjson"),
-    ("shape checks", "tally.usage.shapes", "ShapeChecker.check"),
+    ("shape checks (fast path)", "tally.usage.shapes", "ShapeChecker.fast"),
+    ("shape checks (wire schema)", "tally.usage.ingest", "shape_of"),
     ("company, instant, interview checks", "tally.usage.bulk", "ChunkWriter._in_context"),
     ("pricing and staged rows", "tally.usage.bulk", "_price"),
     ("staging + join with stored ids", "tally.usage.bulk", "_Stage.stored"),
     ("INSERT ... SELECT ... RETURNING", "tally.usage.bulk", "_Stage.insert"),
-    ("interviews and BucketDeltas", "tally.usage.bulk", "_count"),
+    ("interviews and BucketDeltas (apply included)", "tally.usage.ingest", "count"),
     ("apply_bucket_deltas", "tally.usage.repository", "apply_bucket_deltas"),
     ("webhook crossings", "tally.webhooks.outbox", "record_crossings"),
 )

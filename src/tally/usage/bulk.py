@@ -88,7 +88,7 @@ class ChunkWriter:
         result = ChunkResult()
         shaped: list[tuple[int, Shaped]] = []
         for line, raw in items:
-            checked = self.shapes.check(raw)
+            checked = self.shapes.fast(raw) or ingest.shape_of(raw)
             if isinstance(checked, str):
                 result.rejections.append(Rejection(line, checked))
             else:

@@ -45,7 +45,6 @@ from tally.db.driver import Driver
 from tally.db.engine import Database
 from tally.settings import Settings
 from tally.usage import repository
-from tally.usage.aggregates import BucketDeltas
 from tally.usage.running import FOLD_LOCK
 
 log = logging.getLogger("tally.usage.fold")
@@ -96,16 +95,23 @@ def fold(session: Session, limit: int = MAX_FOLD_ROWS, *, lock: bool = True) -> 
 
     Runs in the caller's writing transaction; returns how many rows moved.
     `lock=False` only for a caller that already excludes every writer and
-    fold (`tally verify --repair`).
+    fold (`tally verify --repair`). Set-based: the rows are moved into a
+    temporary table, and a few statements sum them per bucket and shift the
+    totals (repository.shift_from_tail).
     """
     bounds = _bounds(session)
     if bounds is None:
         return 0
     watermark = min(bounds[1], bounds[0] + limit - 1)
+    postgres = is_postgres(session)
     driver = Driver(session)
-    statement = "DELETE FROM usage_deltas WHERE id <= {m}"
+    connection = session.connection()
+    on_commit = " ON COMMIT DELETE ROWS" if postgres else ""
+    connection.exec_driver_sql(_CREATE_TAIL.format(on_commit=on_commit))
+    connection.exec_driver_sql(f"DELETE FROM {TAIL}")  # noqa: S608 - a constant
+    where = "id <= {m}"
     params: list[Any] = [watermark]
-    if lock and is_postgres(session):
+    if lock and postgres:
         found = session.execute(
             text("SELECT DISTINCT company_id FROM usage_deltas WHERE id <= :w"), {"w": watermark}
         ).scalars()
@@ -114,23 +120,38 @@ def fold(session: Session, limit: int = MAX_FOLD_ROWS, *, lock: bool = True) -> 
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FOLD_LOCK})
         # Only locked companies: a row committed since (a lower id that was
         # still in flight) may belong to a company a writer holds now.
-        statement += " AND company_id = ANY({m})"
+        where += " AND company_id = ANY({m})"
         params.append(companies)
+    where = where.format(m=driver.mark)
     # Exactly the rows deleted are folded: a row committed late with a lower
     # id is either deleted and folded here, or left for the next fold.
-    rows = driver.fetchall(
-        (
-            statement + " RETURNING company_id, cost_key, hour_start,"
-            " events, minutes, credits, interviews"
-        ).format(m=driver.mark),
-        params,
-    )
-    deltas = BucketDeltas()
-    for company, cost_key, hour, *sums in rows:
-        company_id = uuid.UUID(hex=company) if isinstance(company, str) else company
-        deltas.add((company_id, cost_key, int(hour)), [int(value) for value in sums])
-    repository.shift_running_totals(session, deltas)
-    return len(rows)
+    if postgres:
+        moved = connection.exec_driver_sql(
+            f"WITH moved AS (DELETE FROM usage_deltas WHERE {where}"  # noqa: S608 - constants
+            f" RETURNING {_TAIL_COLUMNS}) INSERT INTO {TAIL} SELECT * FROM moved",
+            tuple(params),
+        ).rowcount
+    else:  # the one writer: nothing commits between the two statements
+        connection.exec_driver_sql(
+            f"INSERT INTO {TAIL} SELECT {_TAIL_COLUMNS} FROM usage_deltas WHERE {where}",  # noqa: S608
+            tuple(params),
+        )
+        moved = connection.exec_driver_sql(
+            f"DELETE FROM usage_deltas WHERE {where}",  # noqa: S608 - constants
+            tuple(params),
+        ).rowcount
+    if moved:
+        repository.shift_from_tail(session, TAIL)
+    return moved
+
+
+# The rows one fold moves, in a temporary table of the connection.
+TAIL = "tally_fold_tail"
+_TAIL_COLUMNS = "company_id, cost_key, hour_start, events, minutes, credits, interviews"
+_CREATE_TAIL = (
+    "CREATE TEMP TABLE IF NOT EXISTS tally_fold_tail{on_commit} AS"  # noqa: S608 - constants
+    f" SELECT {_TAIL_COLUMNS} FROM usage_deltas WHERE 1 = 0"
+)
 
 
 def fold_all(session: Session, *, lock: bool = True) -> int:

@@ -28,6 +28,7 @@ from tally.usage import repository
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.repository import NewInterview
 from tally.usage.schemas import EventIn, IdString, IngestResult
+from tally.usage.shapes import ShapeChecker, Shaped
 from tally.webhooks import outbox
 
 MAX_BATCH = 1000
@@ -93,9 +94,17 @@ def parse_batch(body: Any) -> list[Any]:
     return raw
 
 
+# The fast path of the shape checks, shared by every request (tally.usage.shapes).
+_SHAPES = ShapeChecker()
+
+
 def _validate_shapes(raw: list[Any], errors: _Errors) -> list[Event | None]:
     parsed: list[Event | None] = []
     for index, item in enumerate(raw):
+        fast = _SHAPES.fast(item) if type(item) is dict else None
+        if fast is not None:
+            parsed.append(Event(*fast))
+            continue
         try:
             parsed.append(Event.from_input(EventIn.model_validate(item)))
         except ValidationError as exc:
@@ -352,6 +361,25 @@ def parse(body: Any) -> ParsedBatch:
     """Shape checks only (no database), so they run before any lock is taken."""
     errors = _Errors()
     return ParsedBatch(_validate_shapes(parse_batch(body), errors), errors)
+
+
+def shape_of(raw: Any) -> Shaped | str:
+    """One event after its shape checks, or the reasons it is invalid
+    ("field: message; ..."), as a batch holding it alone would give them."""
+    batch = parse({"events": [raw]})
+    event = batch.events[0]
+    if event is None:
+        return "; ".join(f"{e['field']}: {e['message']}" for e in batch.errors.items)
+    return Shaped(
+        event.id,
+        event.company_id,
+        event.cost_key,
+        event.occurred_at,
+        event.minutes,
+        event.interview_id,
+        event.is_test,
+        event.agent_focus,
+    )
 
 
 def store(

@@ -12,6 +12,7 @@ from tally.db.driver import Driver
 from tally.settings import get_settings
 from tally.usage import running, units
 from tally.usage.aggregates import BucketDeltas
+from tally.usage.buckets import BEGINNING, DAY, FOREVER, HOUR, MONTH, period
 from tally.usage.models import Interview, UsageBucket, UsageEvent
 
 # Keeps IN lists well under SQLite's bound-parameter limit.
@@ -248,7 +249,7 @@ def shift_running_totals(
     running.shift(session, changes, table, "company_id", driver.uuid)
     if table != "usage_buckets":
         return
-    units.shift_units(session, changes)
+    units.shift_from_stage(session)
     driver.executemany(
         driver.insert("usage_pairs", ("company_id", "cost_key"), _PAIR_CONFLICT),
         [(driver.uuid(company_id), cost_key) for company_id, cost_key in deltas.pairs()],
@@ -256,6 +257,66 @@ def shift_running_totals(
 
 
 _PAIR_CONFLICT = " ON CONFLICT (company_id, cost_key) DO NOTHING"
+
+
+def shift_from_tail(session: Session, tail: str) -> None:
+    """Add a table of hourly changes (a fold's tail rows, tally.usage.fold) to
+    the running totals, set-based: summed per bucket at every granularity in
+    SQL (the periods of its distinct hours computed here), staged, applied to
+    usage_buckets and, summed per billing system, to the units' totals; its
+    new pairs go to usage_pairs."""
+    connection = session.connection()
+    _calendar(session, tail)
+    stage = running.prepare(session, "usage_buckets", "company_id")
+    levels = " UNION ALL ".join(
+        _LEVEL_FROM_TAIL.format(granularity=granularity, bucket=bucket, period=period, tail=tail)
+        for granularity, bucket, period in _LEVELS
+    )
+    connection.exec_driver_sql(f"INSERT INTO {stage} ({running.STAGE_COLUMNS}) {levels}")
+    running.apply(session, "usage_buckets", "company_id")
+    units.shift_from_stage(session)
+    connection.exec_driver_sql(
+        "INSERT INTO usage_pairs (company_id, cost_key)"  # noqa: S608 - constants
+        f" SELECT DISTINCT company_id, cost_key FROM {tail} WHERE 1 = 1{_PAIR_CONFLICT}"
+    )
+
+
+# The periods of a fold's distinct hours: their day and month, and where those end.
+HOURS = "tally_fold_hours"
+_CREATE_HOURS = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {HOURS}"
+    " (hour BIGINT PRIMARY KEY, day BIGINT NOT NULL, day_end BIGINT NOT NULL,"
+    " month BIGINT NOT NULL, month_end BIGINT NOT NULL){on_commit}"
+)
+# One level of the changes: the tail's sums per bucket, non-zero only.
+_LEVEL_FROM_TAIL = (
+    "SELECT t.company_id, t.cost_key, {granularity}, {bucket}, {period},"  # noqa: S608
+    " SUM(t.events), SUM(t.minutes), SUM(t.credits), SUM(t.interviews)"
+    f" FROM {{tail}} t JOIN {HOURS} h ON h.hour = t.hour_start"
+    " GROUP BY t.company_id, t.cost_key, {bucket}"
+    " HAVING SUM(t.events) <> 0 OR SUM(t.minutes) <> 0 OR SUM(t.credits) <> 0"
+    " OR SUM(t.interviews) <> 0"
+)
+# (granularity, the bucket's start, its period [low, high) as two columns)
+_LEVELS = (
+    (HOUR, "t.hour_start", "MIN(h.day), MIN(h.day_end)"),
+    (DAY, "h.day", "MIN(h.month), MIN(h.month_end)"),
+    (MONTH, "h.month", f"{BEGINNING}, {FOREVER}"),
+)
+
+
+def _calendar(session: Session, tail: str) -> None:
+    driver = Driver(session)
+    connection = session.connection()
+    on_commit = "" if driver.sqlite else " ON COMMIT DELETE ROWS"
+    connection.exec_driver_sql(_CREATE_HOURS.format(on_commit=on_commit))
+    connection.exec_driver_sql(f"DELETE FROM {HOURS}")  # noqa: S608 - a constant
+    hours = connection.exec_driver_sql(f"SELECT DISTINCT hour_start FROM {tail}").scalars()  # noqa: S608
+    rows = []
+    for hour in hours:
+        day, day_end = period(HOUR, int(hour))
+        rows.append((int(hour), day, day_end, *period(DAY, day)))
+    driver.executemany(driver.insert(HOURS, ("hour", "day", "day_end", "month", "month_end")), rows)
 
 
 def get_event(session: Session, event_id: str) -> Row[Any, Any, Any] | None:

@@ -18,31 +18,87 @@ from tally.usage.buckets import period
 # (PostgreSQL; tally.usage.fold, tally.usage.units): "tallyfol" in ASCII.
 FOLD_LOCK = 0x74616C6C79666F6C
 
-# Every later bucket of the same period takes the change too (running totals).
-_SHIFT_LATER = (
-    "UPDATE {table} SET events = events + {m}, minutes = minutes + {m},"
-    " credits = credits + {m}, interviews = interviews + {m}"
-    " WHERE {owner} = {m} AND cost_key = {m} AND granularity = {m}"
-    " AND bucket_start >= {m} AND bucket_start < {m}"
+# The changes of one call, staged in a temporary table of the connection
+# (one per target table: the owner column's type differs), with each
+# change's period [low, high).
+STAGE = "tally_shift_{table}"
+_CREATE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS {stage}{on_commit} AS SELECT {owner} AS owner,"
+    " cost_key, granularity, bucket_start, bucket_start AS low, bucket_start AS high,"
+    " events, minutes, credits, interviews FROM {table} WHERE 1 = 0"
 )
-# A bucket seen for the first time starts from the latest total before it.
+STAGE_COLUMNS = (
+    "owner, cost_key, granularity, bucket_start, low, high, events, minutes, credits, interviews"
+)
+# 1. Every bucket seen for the first time is created equal to the latest row
+# before it in its period (what the running total was there), or zero. A
+# bucket created by this statement copies the same total, so the rows it
+# reads as predecessors, old or new, agree.
 _ADD_MISSING = (
     "INSERT INTO {table} ({owner}, cost_key, granularity, bucket_start,"
     " events, minutes, credits, interviews)"
-    " SELECT {m}, {m}, {m}, {m}, COALESCE(p.events, 0) + {m},"
-    " COALESCE(p.minutes, 0) + {m}, COALESCE(p.credits, 0) + {m},"
-    " COALESCE(p.interviews, 0) + {m}"
-    " FROM (SELECT 1 AS one) AS anchor LEFT JOIN {table} p"
-    " ON p.{owner} = {m} AND p.cost_key = {m} AND p.granularity = {m}"
+    " SELECT s.owner, s.cost_key, s.granularity, s.bucket_start,"
+    " COALESCE(p.events, 0), COALESCE(p.minutes, 0), COALESCE(p.credits, 0),"
+    " COALESCE(p.interviews, 0)"
+    " FROM {stage} s LEFT JOIN {table} p"
+    " ON p.{owner} = s.owner AND p.cost_key = s.cost_key AND p.granularity = s.granularity"
     " AND p.bucket_start = (SELECT MAX(q.bucket_start) FROM {table} q"
-    " WHERE q.{owner} = {m} AND q.cost_key = {m} AND q.granularity = {m}"
-    " AND q.bucket_start >= {m} AND q.bucket_start < {m})"
-    " WHERE NOT EXISTS (SELECT 1 FROM {table} e WHERE e.{owner} = {m}"
-    " AND e.cost_key = {m} AND e.granularity = {m} AND e.bucket_start = {m})"
+    " WHERE q.{owner} = s.owner AND q.cost_key = s.cost_key"
+    " AND q.granularity = s.granularity AND q.bucket_start >= s.low"
+    " AND q.bucket_start < s.bucket_start)"
+    " WHERE NOT EXISTS (SELECT 1 FROM {table} e WHERE e.{owner} = s.owner"
+    " AND e.cost_key = s.cost_key AND e.granularity = s.granularity"
+    " AND e.bucket_start = s.bucket_start)"
+)
+# 2. Every row from a changed bucket to the end of its period takes the
+# change: the sum of the changes at or before it in its period. CROSS JOIN
+# makes SQLite read the few staged changes first and seek the table's key
+# for each (PostgreSQL plans it as a join either way).
+_SHIFT = (
+    "UPDATE {table} SET events = {table}.events + d.events,"
+    " minutes = {table}.minutes + d.minutes, credits = {table}.credits + d.credits,"
+    " interviews = {table}.interviews + d.interviews"
+    " FROM (SELECT b.{owner} AS owner, b.cost_key AS cost_key,"
+    " b.granularity AS granularity, b.bucket_start AS bucket_start,"
+    " SUM(s.events) AS events, SUM(s.minutes) AS minutes, SUM(s.credits) AS credits,"
+    " SUM(s.interviews) AS interviews"
+    " FROM {stage} s CROSS JOIN {table} b"
+    " WHERE b.{owner} = s.owner AND b.cost_key = s.cost_key"
+    " AND b.granularity = s.granularity AND b.bucket_start >= s.bucket_start"
+    " AND b.bucket_start < s.high"
+    " GROUP BY b.{owner}, b.cost_key, b.granularity, b.bucket_start) d"
+    " WHERE {table}.{owner} = d.owner AND {table}.cost_key = d.cost_key"
+    " AND {table}.granularity = d.granularity AND {table}.bucket_start = d.bucket_start"
 )
 
 # (owner, cost key, granularity, bucket start), (events, minutes, credits, interviews)
 Change = tuple[tuple[Any, str, int, int], Sequence[int]]
+
+
+def prepare(session: Session, table: str, owner: str) -> str:
+    """An empty staging table of changes to `table` (temporary, of this
+    connection); its name. Fill it (one row per bucket, non-zero), then `apply`."""
+    stage = STAGE.format(table=table)
+    on_commit = "" if session.get_bind().dialect.name == "sqlite" else " ON COMMIT DELETE ROWS"
+    connection = session.connection()
+    connection.exec_driver_sql(
+        _CREATE_STAGE.format(stage=stage, on_commit=on_commit, table=table, owner=owner)
+    )
+    connection.exec_driver_sql(f"DELETE FROM {stage}")  # noqa: S608 - a constant
+    return stage
+
+
+def apply(session: Session, table: str, owner: str) -> None:
+    """Add the staged changes to `table`'s running totals: two statements."""
+    stage = STAGE.format(table=table)
+    names = {"table": table, "owner": owner, "stage": stage}
+    connection = session.connection()
+    if session.get_bind().dialect.name == "postgresql":
+        # Temporary tables have no statistics until analysed: without them
+        # the planner may scan the whole table instead of seeking its key.
+        connection.exec_driver_sql(f"ANALYZE {stage}")
+    connection.exec_driver_sql(_ADD_MISSING.format(**names))
+    connection.exec_driver_sql(_SHIFT.format(**names))
 
 
 def shift(
@@ -52,25 +108,17 @@ def shift(
     owner: str,
     param: Callable[[Any], Any],
 ) -> None:
-    """Add non-zero changes, each period's buckets oldest first, to `table`'s
-    running totals (`owner` its first key column, `param` its value as bound).
-
-    First every existing row from the bucket to the end of its period takes
-    the change; then each missing bucket is created from the total just
-    before it, oldest first, so a bucket created earlier in the same call
-    is already the predecessor of a later one.
-    """
+    """Add non-zero changes (one per bucket) to `table`'s running totals
+    (`owner` its first key column, `param` its value as bound), set-based:
+    staged, then applied by `apply`."""
     if not changes:
         return
     driver = Driver(session)
-    shifts: list[tuple[Any, ...]] = []
-    inserts: list[tuple[Any, ...]] = []
+    stage = prepare(session, table, owner)
+    rows: list[tuple[Any, ...]] = []
     for (who, cost_key, granularity, start), sums in changes:
         low, high = period(granularity, start)
-        key = (param(who), cost_key, granularity)
-        shifts.append((*sums, *key, start, high))
-        inserts.append((*key, start, *sums, *key, *key, low, start, *key, start))
-    # Only tally's own constants go into the text.
-    names = {"m": driver.mark, "table": table, "owner": owner}
-    driver.executemany(_SHIFT_LATER.format(**names), shifts)
-    driver.executemany(_ADD_MISSING.format(**names), inserts)
+        rows.append((param(who), cost_key, granularity, start, low, high, *sums))
+    marks = ", ".join([driver.mark] * 10)
+    driver.executemany(f"INSERT INTO {stage} ({STAGE_COLUMNS}) VALUES ({marks})", rows)  # noqa: S608
+    apply(session, table, owner)

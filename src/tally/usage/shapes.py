@@ -1,11 +1,11 @@
-"""Shape checks of one event for the bulk import: a fast path and the exact one.
+"""The fast path of an event's shape checks (POST /usage/events and the import).
 
-The fast path accepts only the plain spellings a producer writes (a
-canonical UUID, `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)` in years 1900-2099,
-minutes with at most six decimals) and returns exactly what the wire schema
-would make of them. Anything else, valid or not, goes through the wire schema
-itself (tally.usage.ingest.parse), so the normalised value of a valid event
-and the reasons given for an invalid one are those of POST /usage/events.
+It accepts only the plain spellings a producer writes (a canonical UUID,
+`YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)` in years 1900-2099, minutes with at
+most six decimals) and returns exactly what the wire schema would make of
+them. Anything else, valid or not, goes through the wire schema itself
+(tally.usage.ingest), so the normalised value of a valid event and the
+reasons given for an invalid one are the same either way.
 """
 
 import re
@@ -16,7 +16,6 @@ from typing import Any, NamedTuple, cast
 
 from tally.core.instants import to_micros
 from tally.core.quantities import SCALE, to_scaled
-from tally.usage.ingest import parse
 
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _COST_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -50,32 +49,13 @@ def _plain_id(value: Any) -> bool:
 
 
 class ShapeChecker:
-    """Checks events one by one, remembering the values it has already seen."""
+    """Checks events one by one, remembering the values it has already seen
+    (pure functions of the text: safe to share between threads and callers)."""
 
     def __init__(self) -> None:
         self._companies: dict[str, uuid.UUID] = {}
         self._cost_keys: set[str] = set()
         self._minutes: dict[Decimal, int] = {}
-
-    def check(self, raw: dict[str, Any]) -> Shaped | str:
-        """The normalised event, or the reasons it is invalid ("field: message; ...")."""
-        fast = self.fast(raw)
-        if fast is not None:
-            return fast
-        batch = parse({"events": [raw]})
-        event = batch.events[0]
-        if event is None:
-            return "; ".join(f"{e['field']}: {e['message']}" for e in batch.errors.items)
-        return Shaped(
-            event.id,
-            event.company_id,
-            event.cost_key,
-            event.occurred_at,
-            event.minutes,
-            event.interview_id,
-            event.is_test,
-            event.agent_focus,
-        )
 
     def fast(self, raw: dict[str, Any]) -> Shaped | None:
         """The event when every field is in its plain spelling, else None."""
@@ -122,6 +102,8 @@ class ShapeChecker:
             return True
         if _COST_KEY.fullmatch(value) is None:
             return False
+        if len(self._cost_keys) > _CACHE_LIMIT:
+            self._cost_keys.clear()
         self._cost_keys.add(value)
         return True
 

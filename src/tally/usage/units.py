@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from tally.db.driver import Driver
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_month, period
-from tally.usage.running import FOLD_LOCK, Change, shift
+from tally.usage.running import FOLD_LOCK, STAGE, STAGE_COLUMNS, Change, apply, prepare, shift
 
 TABLE = "usage_unit_buckets"
 OWNER = "billing_system"
@@ -92,10 +92,21 @@ def to_units(session: Session, changes: Sequence[Change]) -> list[Change]:
     return _summed(((systems[key[0]], *key[1:]), sums) for key, sums in changes)
 
 
-def shift_units(session: Session, changes: Sequence[Change]) -> None:
-    """Shift the units' totals by the companies' changes (BucketDeltas.changes())."""
-    if changes:
-        shift(session, to_units(session, changes), TABLE, OWNER, _plain)
+def shift_from_stage(session: Session) -> None:
+    """Shift the units' totals by the companies' changes staged for
+    usage_buckets (tally.usage.running.prepare), summed per billing system."""
+    companies = STAGE.format(table="usage_buckets")
+    stage = prepare(session, TABLE, OWNER)
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {stage} ({STAGE_COLUMNS})"  # noqa: S608 - constants
+        " SELECT c.billing_system, s.cost_key, s.granularity, s.bucket_start, s.low, s.high,"
+        " SUM(s.events), SUM(s.minutes), SUM(s.credits), SUM(s.interviews)"
+        f" FROM {companies} s JOIN companies c ON c.id = s.owner"
+        " GROUP BY c.billing_system, s.cost_key, s.granularity, s.bucket_start, s.low, s.high"
+        " HAVING SUM(s.events) <> 0 OR SUM(s.minutes) <> 0 OR SUM(s.credits) <> 0"
+        " OR SUM(s.interviews) <> 0"
+    )
+    apply(session, TABLE, OWNER)
 
 
 def lock_for_inline_writes(session: Session) -> None:
