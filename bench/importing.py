@@ -334,6 +334,7 @@ STAGES = (
     ("interviews and BucketDeltas (apply included)", "tally.usage.ingest", "count"),
     ("apply_bucket_deltas", "tally.usage.repository", "apply_bucket_deltas"),
     ("webhook crossings", "tally.webhooks.outbox", "record_crossings"),
+    ("folding the chunk into the running totals", "tally.usage.fold", "fold_all"),
 )
 
 

@@ -3,7 +3,8 @@
 The file is read line by line, checked and priced as POST /usage/events
 would (same validation, idempotency, pricing and messages), and stored
 set-based by tally.usage.bulk, one chunk (50,000 events by default) per
-transaction together with its totals, so memory stays flat whatever the file
+transaction together with its changes to the totals (folded into the
+running totals right after, tally.usage.fold), so memory stays flat whatever the file
 size and a re-run finds everything already stored as duplicates. After each
 chunk a checkpoint beside the file says where a rerun after a crash resumes
 (tally.usage.checkpoint).
@@ -32,6 +33,7 @@ from typing import Any, BinaryIO, Protocol
 from tally.core.instants import utcnow
 from tally.db.engine import Database
 from tally.settings import get_settings
+from tally.usage import fold
 from tally.usage.bulk import ChunkResult, ChunkWriter, Rejection
 from tally.usage.checkpoint import Checkpoint, CheckpointFile
 from tally.usage.schemas import EventIn
@@ -249,6 +251,10 @@ class _Importer:
             result = self.attempt(pending)
             if self.strict and result.rejections:
                 return self.stop(min(result.rejections))
+            if result.accepted:
+                # The chunk's changes into the running totals now, set-based
+                # (tally.usage.fold), rather than left to a server's folder.
+                self.database.write(fold.fold_all)
             self.summary.accepted += result.accepted
             self.summary.duplicates += result.duplicates
             for rejection in result.rejections:
