@@ -2,10 +2,10 @@
 
 A write appends its hourly sums to usage_deltas (one executemany at the
 table's tail) instead of shifting running totals across scattered pages;
-`fold` later takes the rows up to a watermark, sums them per company, cost
-key and hour (many batches usually share their hours, days and months),
-shifts the running totals once per bucket (tally.usage.repository), and
-deletes exactly the rows it summed (DELETE ... RETURNING), in one
+`fold` later moves the rows up to a watermark into a temporary table
+(deleting exactly those), and a few set-based statements sum them per
+bucket at every level (many batches usually share their hours, days and
+months) and shift the running totals (repository.shift_from_tail), in one
 transaction. So every change is either still in the tail or in the totals,
 never both and never neither, whenever a reader looks.
 

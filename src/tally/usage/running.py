@@ -4,6 +4,11 @@ Both tables hold, per owner (a company, or a billing system) and cost key,
 the running totals of tally.usage.buckets. A change at a bucket is added to
 that bucket's row and to every later row of the same period; a bucket seen
 for the first time starts from the latest total before it.
+
+However many the changes, they are staged in a temporary table and applied
+by two statements (`prepare`, then filled by the caller, then `apply`; or
+`shift` from Python values): one statement per bucket made a fold's cost
+per tail row mostly statement overhead (docs/performance.md).
 """
 
 from collections.abc import Callable, Sequence
@@ -33,22 +38,26 @@ STAGE_COLUMNS = (
 # 1. Every bucket seen for the first time is created equal to the latest row
 # before it in its period (what the running total was there), or zero. A
 # bucket created by this statement copies the same total, so the rows it
-# reads as predecessors, old or new, agree.
+# reads as predecessors, old or new, agree. The predecessor's start is found
+# first (one backward index seek per new bucket), then its row by its whole
+# key: a join condition holding the correlated MAX made PostgreSQL evaluate
+# it for every row of the pair's level.
 _ADD_MISSING = (
     "INSERT INTO {table} ({owner}, cost_key, granularity, bucket_start,"
     " events, minutes, credits, interviews)"
     " SELECT s.owner, s.cost_key, s.granularity, s.bucket_start,"
     " COALESCE(p.events, 0), COALESCE(p.minutes, 0), COALESCE(p.credits, 0),"
     " COALESCE(p.interviews, 0)"
-    " FROM {stage} s LEFT JOIN {table} p"
-    " ON p.{owner} = s.owner AND p.cost_key = s.cost_key AND p.granularity = s.granularity"
-    " AND p.bucket_start = (SELECT MAX(q.bucket_start) FROM {table} q"
-    " WHERE q.{owner} = s.owner AND q.cost_key = s.cost_key"
-    " AND q.granularity = s.granularity AND q.bucket_start >= s.low"
-    " AND q.bucket_start < s.bucket_start)"
-    " WHERE NOT EXISTS (SELECT 1 FROM {table} e WHERE e.{owner} = s.owner"
-    " AND e.cost_key = s.cost_key AND e.granularity = s.granularity"
-    " AND e.bucket_start = s.bucket_start)"
+    " FROM (SELECT n.owner, n.cost_key, n.granularity, n.bucket_start,"
+    " (SELECT MAX(q.bucket_start) FROM {table} q"
+    " WHERE q.{owner} = n.owner AND q.cost_key = n.cost_key"
+    " AND q.granularity = n.granularity AND q.bucket_start >= n.low"
+    " AND q.bucket_start < n.bucket_start) AS before"
+    " FROM {stage} n WHERE NOT EXISTS (SELECT 1 FROM {table} e"
+    " WHERE e.{owner} = n.owner AND e.cost_key = n.cost_key"
+    " AND e.granularity = n.granularity AND e.bucket_start = n.bucket_start)) s"
+    " LEFT JOIN {table} p ON p.{owner} = s.owner AND p.cost_key = s.cost_key"
+    " AND p.granularity = s.granularity AND p.bucket_start = s.before"
 )
 # 2. Every row from a changed bucket to the end of its period takes the
 # change: the sum of the changes at or before it in its period. CROSS JOIN
