@@ -102,12 +102,30 @@ def apply(session: Session, table: str, owner: str) -> None:
     stage = STAGE.format(table=table)
     names = {"table": table, "owner": owner, "stage": stage}
     connection = session.connection()
-    if session.get_bind().dialect.name == "postgresql":
-        # Temporary tables have no statistics until analysed: without them
-        # the planner may scan the whole table instead of seeking its key.
-        connection.exec_driver_sql(f"ANALYZE {stage}")
+    if session.get_bind().dialect.name == "sqlite":
+        connection.exec_driver_sql(_ADD_MISSING.format(**names))
+        connection.exec_driver_sql(_SHIFT.format(**names))
+        return
+    # Each staged change touches a few rows found by their key, whatever the
+    # table's size: the plan must be index seeks in a nested loop. Left to
+    # statistics, PostgreSQL chose otherwise where they were stale (a table
+    # filling up during an import: a hash join evaluating the predecessor's
+    # subquery for every row, minutes per fold) or where the table is large
+    # (a sequential scan of every bucket to update a few thousand; JIT
+    # compilation on top). So, for these two statements only, the other
+    # join methods and JIT are off. (Sequential scans stay allowed: the
+    # staged changes are read by one, and forbidding them made the planner
+    # read the whole table in the outer loop instead.)
+    saved = connection.exec_driver_sql(_SAVE_PLANNER).one()
+    connection.exec_driver_sql(_SET_PLANNER, ("off",) * len(_PLANNER))
     connection.exec_driver_sql(_ADD_MISSING.format(**names))
     connection.exec_driver_sql(_SHIFT.format(**names))
+    connection.exec_driver_sql(_SET_PLANNER, tuple(saved))
+
+
+_PLANNER = ("enable_hashjoin", "enable_mergejoin", "jit")
+_SAVE_PLANNER = "SELECT " + ", ".join(f"current_setting('{name}')" for name in _PLANNER)
+_SET_PLANNER = "SELECT " + ", ".join(f"set_config('{name}', %s, true)" for name in _PLANNER)
 
 
 def shift(
