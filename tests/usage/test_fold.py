@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from tally.app import create_app
 from tally.companies.repository import CompanyRef
@@ -236,6 +237,26 @@ def test_a_batch_appends_one_row_per_company_cost_key_and_hour(
     assert stored_buckets == 0
     assert fold_some(db) == 2
     assert tail_rows(db) == 0
+    assert mismatches(db) == []
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_fold_leaves_the_planner_settings_of_its_transaction_as_they_were(
+    quiet: TestClient, db: Database
+) -> None:
+    api = Api.bootstrap(quiet, db)
+    company = api.company("Acme", "minutes")
+    api.ingest(event(company, "a", occurredAt="2026-03-01T10:00:00Z", minutes=2))
+    names = ("enable_hashjoin", "enable_mergejoin", "jit")
+
+    def fold_and_look(session: Session) -> tuple[list[str], int]:
+        session.execute(text("SET LOCAL jit = off"))  # a caller's own choice survives too
+        moved = fold.fold(session)
+        return [session.execute(text(f"SHOW {name}")).scalar_one() for name in names], moved
+
+    settings_after, moved = db.write(fold_and_look)
+    assert moved == 1
+    assert settings_after == ["on", "on", "off"]
     assert mismatches(db) == []
 
 
