@@ -62,6 +62,19 @@ class Event:
             agent_focus=event.agent_focus,
         )
 
+    def payload(self) -> tuple[str, uuid.UUID, str, int, int, str | None, bool, str | None]:
+        """The fields, in order (what Shaped and PricedEvent begin with)."""
+        return (
+            self.id,
+            self.company_id,
+            self.cost_key,
+            self.occurred_at,
+            self.minutes,
+            self.interview_id,
+            self.is_test,
+            self.agent_focus,
+        )
+
     @classmethod
     def from_row(cls, row: Any) -> "Event":
         return cls(
@@ -196,19 +209,7 @@ class PricedEvent(Event):
     def of(
         cls, event: Event, credits: int | None, rule_id: uuid.UUID | None, received: int
     ) -> "PricedEvent":
-        return cls(
-            event.id,
-            event.company_id,
-            event.cost_key,
-            event.occurred_at,
-            event.minutes,
-            event.interview_id,
-            event.is_test,
-            event.agent_focus,
-            credits,
-            rule_id,
-            received,
-        )
+        return cls(*event.payload(), credits, rule_id, received)
 
 
 def _price(
@@ -370,16 +371,7 @@ def shape_of(raw: Any) -> Shaped | str:
     event = batch.events[0]
     if event is None:
         return "; ".join(f"{e['field']}: {e['message']}" for e in batch.errors.items)
-    return Shaped(
-        event.id,
-        event.company_id,
-        event.cost_key,
-        event.occurred_at,
-        event.minutes,
-        event.interview_id,
-        event.is_test,
-        event.agent_focus,
-    )
+    return Shaped(*event.payload())
 
 
 def store(
