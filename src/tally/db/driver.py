@@ -59,6 +59,17 @@ class Driver:
         finally:
             cursor.close()
 
+    def empty_temp_table(self, name: str, *, columns: str = "", query: str = "") -> None:
+        """A temporary table of this connection, created when missing (from
+        `columns`, "(a BIGINT, ...)", or `query`, "AS SELECT ..."), then
+        emptied. On PostgreSQL its rows also go at every commit."""
+        on_commit = "" if self.sqlite else " ON COMMIT DELETE ROWS"
+        connection = self.session.connection()
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name}{columns}{on_commit} {query}"
+        )
+        connection.exec_driver_sql(f"DELETE FROM {name}")  # noqa: S608 - tally's own name
+
     def executemany(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run an INSERT once per row (the driver batches them: SQLite in C,
         psycopg in pipeline mode).

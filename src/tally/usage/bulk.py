@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from tally.companies import repository as companies
 from tally.core.instants import format_instant, to_micros
+from tally.db.driver import Driver
 from tally.usage import ingest, repository
 from tally.usage.ingest import FUTURE_SKEW
 from tally.usage.pricebook import PriceBook
@@ -291,21 +292,8 @@ class _Stage:
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self.dbapi: Any = cast(Any, session.connection().connection.dbapi_connection)
         columns = ", ".join(STAGED_COLUMNS)
-        cursor = self.dbapi.cursor()
-        try:
-            if self.sqlite:
-                cursor.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} AS"  # noqa: S608 - constants
-                    f" SELECT {columns} FROM usage_events WHERE 0"
-                )
-            else:
-                cursor.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} AS"  # noqa: S608 - constants
-                    f" SELECT {columns} FROM usage_events WITH NO DATA"
-                )
-            cursor.execute(f"DELETE FROM {STAGE}")  # noqa: S608 - a constant
-        finally:
-            cursor.close()
+        query = f"AS SELECT {columns} FROM usage_events WHERE 1 = 0"  # noqa: S608 - constants
+        Driver(session).empty_temp_table(STAGE, query=query)
 
     def stored(self, rows: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
         """Stage the rows; the stored payload of each of their ids already stored."""

@@ -106,9 +106,7 @@ def fold(session: Session, limit: int = MAX_FOLD_ROWS, *, lock: bool = True) -> 
     postgres = is_postgres(session)
     driver = Driver(session)
     connection = session.connection()
-    on_commit = " ON COMMIT DELETE ROWS" if postgres else ""
-    connection.exec_driver_sql(_CREATE_TAIL.format(on_commit=on_commit))
-    connection.exec_driver_sql(f"DELETE FROM {TAIL}")  # noqa: S608 - a constant
+    driver.empty_temp_table(TAIL, query=_TAIL_QUERY)
     where = "id <= {m}"
     params: list[Any] = [watermark]
     if lock and postgres:
@@ -148,10 +146,7 @@ def fold(session: Session, limit: int = MAX_FOLD_ROWS, *, lock: bool = True) -> 
 # The rows one fold moves, in a temporary table of the connection.
 TAIL = "tally_fold_tail"
 _TAIL_COLUMNS = "company_id, cost_key, hour_start, events, minutes, credits, interviews"
-_CREATE_TAIL = (
-    "CREATE TEMP TABLE IF NOT EXISTS tally_fold_tail{on_commit} AS"  # noqa: S608 - constants
-    f" SELECT {_TAIL_COLUMNS} FROM usage_deltas WHERE 1 = 0"
-)
+_TAIL_QUERY = f"AS SELECT {_TAIL_COLUMNS} FROM usage_deltas WHERE 1 = 0"  # noqa: S608
 
 
 def fold_all(session: Session, *, lock: bool = True) -> int:

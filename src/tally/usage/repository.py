@@ -283,19 +283,15 @@ def shift_from_tail(session: Session, tail: str) -> None:
 
 # The periods of a fold's distinct hours: their day and month, and where those end.
 HOURS = "tally_fold_hours"
-_CREATE_HOURS = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {HOURS}"
+_HOURS_COLUMNS = (
     " (hour BIGINT PRIMARY KEY, day BIGINT NOT NULL, day_end BIGINT NOT NULL,"
-    " month BIGINT NOT NULL, month_end BIGINT NOT NULL){on_commit}"
+    " month BIGINT NOT NULL, month_end BIGINT NOT NULL)"
 )
 # One level of the changes: the tail's sums per bucket, non-zero only.
 _LEVEL_FROM_TAIL = (
     "SELECT t.company_id, t.cost_key, {granularity}, {bucket}, {period},"  # noqa: S608
-    " SUM(t.events), SUM(t.minutes), SUM(t.credits), SUM(t.interviews)"
-    f" FROM {{tail}} t JOIN {HOURS} h ON h.hour = t.hour_start"
-    " GROUP BY t.company_id, t.cost_key, {bucket}"
-    " HAVING SUM(t.events) <> 0 OR SUM(t.minutes) <> 0 OR SUM(t.credits) <> 0"
-    " OR SUM(t.interviews) <> 0"
+    f" {running.SUMS} FROM {{tail}} t JOIN {HOURS} h ON h.hour = t.hour_start"
+    f" GROUP BY t.company_id, t.cost_key, {{bucket}} {running.NON_ZERO}"
 )
 # (granularity, the bucket's start, its period [low, high) as two columns)
 _LEVELS = (
@@ -307,11 +303,9 @@ _LEVELS = (
 
 def _calendar(session: Session, tail: str) -> None:
     driver = Driver(session)
-    connection = session.connection()
-    on_commit = "" if driver.sqlite else " ON COMMIT DELETE ROWS"
-    connection.exec_driver_sql(_CREATE_HOURS.format(on_commit=on_commit))
-    connection.exec_driver_sql(f"DELETE FROM {HOURS}")  # noqa: S608 - a constant
-    hours = connection.exec_driver_sql(f"SELECT DISTINCT hour_start FROM {tail}").scalars()  # noqa: S608
+    driver.empty_temp_table(HOURS, columns=_HOURS_COLUMNS)
+    distinct = f"SELECT DISTINCT hour_start FROM {tail}"  # noqa: S608 - tally's own name
+    hours = session.connection().exec_driver_sql(distinct).scalars()
     rows = []
     for hour in hours:
         day, day_end = period(HOUR, int(hour))

@@ -29,13 +29,18 @@ FOLD_LOCK = 0x74616C6C79666F6C
 # (one per target table: the owner column's type differs), with each
 # change's period [low, high).
 STAGE = "tally_shift_{table}"
-_CREATE_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS {stage}{on_commit} AS SELECT {owner} AS owner,"
-    " cost_key, granularity, bucket_start, bucket_start AS low, bucket_start AS high,"
-    " events, minutes, credits, interviews FROM {table} WHERE 1 = 0"
+_STAGE_QUERY = (
+    "AS SELECT {owner} AS owner, cost_key, granularity, bucket_start,"
+    " bucket_start AS low, bucket_start AS high, events, minutes, credits, interviews"
+    " FROM {table} WHERE 1 = 0"
 )
 STAGE_COLUMNS = (
     "owner, cost_key, granularity, bucket_start, low, high, events, minutes, credits, interviews"
+)
+# The four sums of a staged change, and the condition that keeps only changes.
+SUMS = "SUM(events), SUM(minutes), SUM(credits), SUM(interviews)"
+NON_ZERO = (
+    "HAVING SUM(events) <> 0 OR SUM(minutes) <> 0 OR SUM(credits) <> 0 OR SUM(interviews) <> 0"
 )
 # 1. Every bucket seen for the first time is created equal to the latest row
 # before it in its period (what the running total was there), or zero. A
@@ -99,12 +104,7 @@ def prepare(session: Session, table: str, owner: str) -> str:
     """An empty staging table of changes to `table` (temporary, of this
     connection); its name. Fill it (one row per bucket, non-zero), then `apply`."""
     stage = STAGE.format(table=table)
-    on_commit = "" if session.get_bind().dialect.name == "sqlite" else " ON COMMIT DELETE ROWS"
-    connection = session.connection()
-    connection.exec_driver_sql(
-        _CREATE_STAGE.format(stage=stage, on_commit=on_commit, table=table, owner=owner)
-    )
-    connection.exec_driver_sql(f"DELETE FROM {stage}")  # noqa: S608 - a constant
+    Driver(session).empty_temp_table(stage, query=_STAGE_QUERY.format(owner=owner, table=table))
     return stage
 
 

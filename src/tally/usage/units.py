@@ -30,7 +30,17 @@ from sqlalchemy.orm import Session
 from tally.db.driver import Driver
 from tally.usage.aggregates import BucketDeltas
 from tally.usage.buckets import DAY, HOUR, MONTH, floor_day, floor_month, period
-from tally.usage.running import FOLD_LOCK, STAGE, STAGE_COLUMNS, Change, apply, prepare, shift
+from tally.usage.running import (
+    FOLD_LOCK,
+    NON_ZERO,
+    STAGE,
+    STAGE_COLUMNS,
+    SUMS,
+    Change,
+    apply,
+    prepare,
+    shift,
+)
 
 TABLE = "usage_unit_buckets"
 OWNER = "billing_system"
@@ -100,11 +110,9 @@ def shift_from_stage(session: Session) -> None:
     session.connection().exec_driver_sql(
         f"INSERT INTO {stage} ({STAGE_COLUMNS})"  # noqa: S608 - constants
         " SELECT c.billing_system, s.cost_key, s.granularity, s.bucket_start, s.low, s.high,"
-        " SUM(s.events), SUM(s.minutes), SUM(s.credits), SUM(s.interviews)"
-        f" FROM {companies} s JOIN companies c ON c.id = s.owner"
+        f" {SUMS} FROM {companies} s JOIN companies c ON c.id = s.owner"
         " GROUP BY c.billing_system, s.cost_key, s.granularity, s.bucket_start, s.low, s.high"
-        " HAVING SUM(s.events) <> 0 OR SUM(s.minutes) <> 0 OR SUM(s.credits) <> 0"
-        " OR SUM(s.interviews) <> 0"
+        f" {NON_ZERO}"
     )
     apply(session, TABLE, OWNER)
 
