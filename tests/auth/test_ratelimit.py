@@ -1,5 +1,6 @@
 """Rate limits (SPEC 10): per key, per failing address, and shared through Redis."""
 
+import asyncio
 import logging
 import socket
 import time
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from tally.auth import keys
-from tally.auth.ratelimit import key_limits
+from tally.auth.ratelimit import RateLimiter, key_limits
 from tally.auth.repository import KeyRecord
 from tally.db.engine import Database
 from tally.settings import Settings
@@ -396,3 +397,47 @@ def test_key_limits_follow_the_kind_and_the_keys_own(
 def test_only_redis_urls_are_accepted(url: str) -> None:
     with pytest.raises(ValidationError):
         Settings(redis_url=url)
+
+
+def test_counting_in_memory_never_leaves_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-process counters cost no worker thread, however many keys are counted."""
+    hops: list[object] = []
+    real = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    limiter = RateLimiter(Settings(redis_url=None))
+
+    def record(kind: str) -> KeyRecord:
+        return KeyRecord(
+            id=uuid.uuid4(),
+            kind=kind,
+            company_id=None,
+            ats_integration_id=None,
+            scopes=["read:billing"],
+            allowed_ips=None,
+            expires_at=None,
+            revoked_at=None,
+            last_used_at=None,
+            rate_limit_per_minute=3,
+            rate_limit_per_hour=None,
+        )
+
+    async def traffic() -> list[bool]:
+        keys = [record("company") for _ in range(20)]
+        allowed = []
+        for _ in range(4):
+            for key in keys:
+                allowed.append((await limiter.admit_key(key)).allowed)
+                # Let anything the limiter scheduled run, as between requests.
+                await asyncio.sleep(0)
+        await limiter.close()
+        return allowed
+
+    allowed = asyncio.run(traffic())
+    # Three a minute per key: the fourth round is refused, and nothing hopped.
+    assert allowed == [True] * 60 + [False] * 20
+    assert hops == []
