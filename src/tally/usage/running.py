@@ -7,10 +7,12 @@ for the first time starts from the latest total before it.
 
 However many the changes, they are staged in a temporary table (`prepare`,
 then filled by the caller; or `shift` from Python values) and applied by
-`apply`: on PostgreSQL two statements; on SQLite one statement creating the
-new buckets and one range UPDATE per change run by the driver. Building one
-statement per bucket in Python made a fold's cost per tail row mostly
-Python (docs/performance.md).
+`apply`: on PostgreSQL two statements; on SQLite the new buckets computed
+whole in one statement, and one range UPDATE, run by the driver, per change
+that has stored rows from its bucket to the end of its period (none, for a
+change in a period's newest bucket: the common case of time-ordered
+events). Building one statement per bucket in Python made a fold's cost per
+tail row mostly Python (docs/performance.md).
 """
 
 from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ SUMS = "SUM(events), SUM(minutes), SUM(credits), SUM(interviews)"
 NON_ZERO = (
     "HAVING SUM(events) <> 0 OR SUM(minutes) <> 0 OR SUM(credits) <> 0 OR SUM(interviews) <> 0"
 )
+# PostgreSQL, in two statements:
 # 1. Every bucket seen for the first time is created equal to the latest row
 # before it in its period (what the running total was there), or zero. A
 # bucket created by this statement copies the same total, so the rows it
@@ -66,19 +69,8 @@ _ADD_MISSING = (
     " LEFT JOIN {table} p ON p.{owner} = s.owner AND p.cost_key = s.cost_key"
     " AND p.granularity = s.granularity AND p.bucket_start = s.before"
 )
-# 2 (SQLite). One change: every row from its bucket to the end of its period.
-_SHIFT_RANGE = (
-    "UPDATE {table} SET events = events + ?, minutes = minutes + ?,"
-    " credits = credits + ?, interviews = interviews + ?"
-    " WHERE {owner} = ? AND cost_key = ? AND granularity = ?"
-    " AND bucket_start >= ? AND bucket_start < ?"
-)
-_STAGED_RANGES = (
-    "SELECT events, minutes, credits, interviews, owner, cost_key, granularity,"
-    " bucket_start, high FROM {stage}"
-)
-# 2 (PostgreSQL). Every row from a changed bucket to the end of its period
-# takes the change: the sum of the changes at or before it in its period.
+# 2. Every row from a changed bucket to the end of its period takes the
+# change: the sum of the changes at or before it in its period.
 _SHIFT = (
     "UPDATE {table} SET events = {table}.events + d.events,"
     " minutes = {table}.minutes + d.minutes, credits = {table}.credits + d.credits,"
@@ -95,7 +87,60 @@ _SHIFT = (
     " WHERE {table}.{owner} = d.owner AND {table}.cost_key = d.cost_key"
     " AND {table}.granularity = d.granularity AND {table}.bucket_start = d.bucket_start"
 )
-
+# SQLite, in three steps, so that each row is written once:
+# 1. The buckets seen for the first time, whole, set aside in a temporary
+# table while the stored rows are shifted: the latest stored row before the
+# bucket in its period (one backward index seek; what the running total was
+# there, or zero), plus the sum of the period's staged changes up to and
+# including the bucket (a window over the stage).
+NEW = "tally_new_{table}"
+_NEW_QUERY = (
+    "AS SELECT {owner} AS owner, cost_key, granularity, bucket_start,"
+    " events, minutes, credits, interviews FROM {table} WHERE 1 = 0"
+)
+_NEW_ROWS = (
+    "INSERT INTO {new} (owner, cost_key, granularity, bucket_start,"
+    " events, minutes, credits, interviews)"
+    " SELECT s.owner, s.cost_key, s.granularity, s.bucket_start,"
+    " COALESCE(p.events, 0) + s.events, COALESCE(p.minutes, 0) + s.minutes,"
+    " COALESCE(p.credits, 0) + s.credits, COALESCE(p.interviews, 0) + s.interviews"
+    " FROM (SELECT c.*, (SELECT MAX(q.bucket_start) FROM {table} q"
+    " WHERE q.{owner} = c.owner AND q.cost_key = c.cost_key"
+    " AND q.granularity = c.granularity AND q.bucket_start >= c.low"
+    " AND q.bucket_start < c.bucket_start) AS before"
+    " FROM (SELECT owner, cost_key, granularity, bucket_start, low,"
+    " SUM(events) OVER w AS events, SUM(minutes) OVER w AS minutes,"
+    " SUM(credits) OVER w AS credits, SUM(interviews) OVER w AS interviews"
+    " FROM {stage} WINDOW w AS (PARTITION BY owner, cost_key, granularity, low"
+    " ORDER BY bucket_start)) c"
+    " WHERE NOT EXISTS (SELECT 1 FROM {table} e"
+    " WHERE e.{owner} = c.owner AND e.cost_key = c.cost_key"
+    " AND e.granularity = c.granularity AND e.bucket_start = c.bucket_start)) s"
+    " LEFT JOIN {table} p ON p.{owner} = s.owner AND p.cost_key = s.cost_key"
+    " AND p.granularity = s.granularity AND p.bucket_start = s.before"
+)
+# 2. Each change with stored rows from its bucket to the end of its period:
+# those rows take it, in one range UPDATE.
+_STAGED_RANGES = (
+    "SELECT s.events, s.minutes, s.credits, s.interviews, s.owner, s.cost_key,"
+    " s.granularity, s.bucket_start, s.high FROM {stage} s WHERE EXISTS (SELECT 1"
+    " FROM {table} t WHERE t.{owner} = s.owner AND t.cost_key = s.cost_key"
+    " AND t.granularity = s.granularity AND t.bucket_start >= s.bucket_start"
+    " AND t.bucket_start < s.high)"
+)
+_SHIFT_RANGE = (
+    "UPDATE {table} SET events = events + ?, minutes = minutes + ?,"
+    " credits = credits + ?, interviews = interviews + ?"
+    " WHERE {owner} = ? AND cost_key = ? AND granularity = ?"
+    " AND bucket_start >= ? AND bucket_start < ?"
+)
+# 3. The new buckets join the table.
+_ADD_NEW = (
+    "INSERT INTO {table} ({owner}, cost_key, granularity, bucket_start,"
+    " events, minutes, credits, interviews)"
+    " SELECT owner, cost_key, granularity, bucket_start, events, minutes, credits,"
+    " interviews FROM {new}"
+)
 # (owner, cost key, granularity, bucket start), (events, minutes, credits, interviews)
 Change = tuple[tuple[Any, str, int, int], Sequence[int]]
 
@@ -109,20 +154,23 @@ def prepare(session: Session, table: str, owner: str) -> str:
 
 
 def apply(session: Session, table: str, owner: str) -> None:
-    """Add the staged changes to `table`'s running totals: two statements."""
+    """Add the staged changes to `table`'s running totals, set-based."""
     stage = STAGE.format(table=table)
     names = {"table": table, "owner": owner, "stage": stage}
     connection = session.connection()
     if session.get_bind().dialect.name == "sqlite":
-        connection.exec_driver_sql(_ADD_MISSING.format(**names))
+        new = NEW.format(table=table)
+        Driver(session).empty_temp_table(new, query=_NEW_QUERY.format(owner=owner, table=table))
+        connection.exec_driver_sql(_NEW_ROWS.format(new=new, **names))
         # SQLite updates a range of its clustered key in place, where the
         # joined UPDATE ... FROM finds each row, then seeks it again: on a
         # 1 M-event history, random-order folds took half as long again that
-        # way. So each staged change is one range UPDATE here, run by the
-        # driver in C over rows read straight from the stage.
-        changes = connection.exec_driver_sql(_STAGED_RANGES.format(stage=stage)).fetchall()
+        # way. So each change with stored rows after it is one range UPDATE,
+        # run by the driver in C over rows read straight from the stage.
+        changes = connection.exec_driver_sql(_STAGED_RANGES.format(**names)).fetchall()
         if changes:
             connection.exec_driver_sql(_SHIFT_RANGE.format(**names), [tuple(r) for r in changes])
+        connection.exec_driver_sql(_ADD_NEW.format(new=new, **names))
         return
     # Each staged change touches a few rows found by their key, whatever the
     # table's size: the plan must be index seeks in a nested loop. Left to
