@@ -204,12 +204,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         worker_threads=settings.worker_threads,
     )
     _install_error_handlers(app)
-    for router in (usage_router, companies_router, keys_router, pricing_router):
+    # A request is matched against the routers in this order, each router's
+    # routes one by one: the reads and the ingestion, the traffic, come first
+    # (no two routers share a path, so the order decides nothing else).
+    routers = (reporting_router, usage_router, companies_router, keys_router, pricing_router)
+    for router in (*routers, plans_router, webhooks_router, web_router):
         app.include_router(router)
-    app.include_router(plans_router)
-    app.include_router(webhooks_router)
-    app.include_router(reporting_router)
-    app.include_router(web_router)
 
     @app.get(
         "/healthz",
