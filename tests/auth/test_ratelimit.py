@@ -362,15 +362,9 @@ def test_unreachable_redis_fails_over_to_this_process(
 # --- pure parts -----------------------------------------------------------------------------
 
 
-@given(
-    kind=st.sampled_from(["company", "ats", "platform"]),
-    per_minute=st.one_of(st.none(), st.integers(1, 10**6)),
-    per_hour=st.one_of(st.none(), st.integers(1, 6 * 10**7)),
-)
-def test_key_limits_follow_the_kind_and_the_keys_own(
-    kind: str, per_minute: int | None, per_hour: int | None
-) -> None:
-    key = KeyRecord(
+def _record(kind: str, per_minute: int | None, per_hour: int | None) -> KeyRecord:
+    """A key's row as authentication reads it, with these limits of its own."""
+    return KeyRecord(
         id=uuid.uuid4(),
         kind=kind,
         company_id=None,
@@ -383,6 +377,17 @@ def test_key_limits_follow_the_kind_and_the_keys_own(
         rate_limit_per_minute=per_minute,
         rate_limit_per_hour=per_hour,
     )
+
+
+@given(
+    kind=st.sampled_from(["company", "ats", "platform"]),
+    per_minute=st.one_of(st.none(), st.integers(1, 10**6)),
+    per_hour=st.one_of(st.none(), st.integers(1, 6 * 10**7)),
+)
+def test_key_limits_follow_the_kind_and_the_keys_own(
+    kind: str, per_minute: int | None, per_hour: int | None
+) -> None:
+    key = _record(kind, per_minute, per_hour)
     defaults = Settings(default_rate_limit_minute=7, default_rate_limit_hour=70)
     limited = kind != "platform"
     expected = {
@@ -411,23 +416,8 @@ def test_counting_in_memory_never_leaves_the_event_loop(monkeypatch: pytest.Monk
     monkeypatch.setattr(asyncio, "to_thread", counted)
     limiter = RateLimiter(Settings(redis_url=None))
 
-    def record(kind: str) -> KeyRecord:
-        return KeyRecord(
-            id=uuid.uuid4(),
-            kind=kind,
-            company_id=None,
-            ats_integration_id=None,
-            scopes=["read:billing"],
-            allowed_ips=None,
-            expires_at=None,
-            revoked_at=None,
-            last_used_at=None,
-            rate_limit_per_minute=3,
-            rate_limit_per_hour=None,
-        )
-
     async def traffic() -> list[bool]:
-        keys = [record("company") for _ in range(20)]
+        keys = [_record("company", 3, None) for _ in range(20)]
         allowed = []
         for _ in range(4):
             for key in keys:
