@@ -4,6 +4,13 @@ With wrk when it is installed (-t2 -c8), else a Python load loop of eight
 keep-alive connections in threads: that loop is itself CPU-bound under the
 GIL and competes with the server for the same cores, so its absolute numbers
 are lower; the ratio of the two endpoints is what it is for.
+
+Each query's row also gives the CPU time of its report alone, computed in
+this process for the same window as the server answers it (a read
+transaction, the visible companies, the report's JSON text: what the
+request does besides HTTP, authentication and the thread hop), against the
+server's CPU per `/healthz`: when the report alone costs about as much as a
+whole `/healthz`, no cut of the request's fixed cost brings the ratio near 1.
 """
 
 import argparse
@@ -189,6 +196,26 @@ def compare(
     }
 
 
+REPORT_REPEATS = 200
+
+
+def report_cpu_ms(database: Any, meta: Any, name: str, window: Any) -> float:
+    """CPU milliseconds of the query's report alone, in-process (median of five rounds)."""
+    from bench import queries
+
+    query = next(query for query in queries.QUERIES if query.name == name)
+    caller = queries.principal(meta, query)
+    for _ in range(20):
+        queries.report_in_process(database, caller, window)
+    rounds = []
+    for _ in range(5):
+        began = time.process_time()
+        for _ in range(REPORT_REPEATS):
+            queries.report_in_process(database, caller, window)
+        rounds.append((time.process_time() - began) * 1000 / REPORT_REPEATS)
+    return statistics.median(rounds)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Imported here: the suite imports this module for `measure` alone.
     from bench import config as options
@@ -200,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     config = options.parse(["--sizes", str(args.size), "--seed", str(args.seed)])
     print(
         "| backend | /healthz req/s | query | req/s | ratio | /healthz CPU ms/req "
-        "| query CPU ms/req | CPU ratio |"
+        "| query CPU ms/req | CPU ratio | the report alone, CPU ms |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
         place, meta, _ = obtain(config, args.size, backend)
         database = Database(place.url)
@@ -211,10 +238,16 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             database.dispose()
         paths = {}
+        alone = {}
         for query in queries.QUERIES:
             if query.name in args.queries:
                 window = queries.windows(meta, query, 1, args.seed)[0]
                 paths[query.name] = (queries.usage_path(window), keys.for_query(query.name))
+                database = Database(place.url)
+                try:
+                    alone[query.name] = report_cpu_ms(database, meta, query.name, window)
+                finally:
+                    database.dispose()
         with server.running(place.url, args.workers) as running:
             found = compare(
                 running.port,
@@ -229,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"| {backend} | {rps['healthz']:,.0f} | {name} | {rps[name]:,.0f} "
                 f"| {found['ratio'][name]:.2f} | {cpu['healthz']:.2f} | {cpu[name]:.2f} "
-                f"| {found['cpu_ratio'][name]:.2f} |",
+                f"| {found['cpu_ratio'][name]:.2f} | {alone[name]:.2f} |",
                 flush=True,
             )
         print(f"({found['tool']}, {args.seconds:g} s per run, median of {args.rounds})")
