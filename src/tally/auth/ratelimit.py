@@ -159,8 +159,8 @@ class InMemory:
     a list; under steady traffic that cost about 0.2-0.3 ms of CPU per
     request and grew with the requests counted. The synchronous storage,
     the same strategy and bookkeeping, costs about 25 us: nothing in it
-    waits, so it runs on the event loop as it is (docs/performance.md,
-    "The in-memory rate limiter").
+    waits, so it runs on the event loop as it is (docs/performance.md, "Three
+    smaller cuts").
     """
 
     def __init__(self) -> None:
